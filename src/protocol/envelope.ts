@@ -1,0 +1,78 @@
+/**
+ * kombu's virtual-transport envelope (celery-wire.md §2.1): the JSON text a
+ * Redis list holds for each message. The memory transport stores the same
+ * text, so both carry byte-for-byte what a Python peer would read.
+ */
+import { randomUUID } from 'node:crypto';
+import { MalformedMessageError } from './exceptions.js';
+import type { WireMessage } from './message.js';
+
+/** The envelope as JSON, keys in kombu's order. */
+export interface KombuEnvelope {
+  body: string;
+  'content-encoding': string;
+  'content-type': string;
+  headers: Record<string, unknown>;
+  properties: Record<string, unknown> & {
+    delivery_info: { exchange: string; routing_key: string; redelivered?: boolean };
+    delivery_tag: string;
+    body_encoding?: string;
+    priority?: number;
+  };
+}
+
+/** Wrap a message for a virtual transport: base64 body, delivery info, a fresh delivery tag. */
+export function toEnvelope(msg: WireMessage, exchange: string, routingKey: string): KombuEnvelope {
+  return {
+    body: Buffer.from(msg.body, 'utf8').toString('base64'),
+    'content-encoding': msg.contentEncoding,
+    'content-type': msg.contentType,
+    headers: msg.headers,
+    properties: {
+      ...msg.properties,
+      delivery_info: { exchange, routing_key: routingKey },
+      priority: typeof msg.properties.priority === 'number' ? msg.properties.priority : 0,
+      body_encoding: 'base64',
+      delivery_tag: randomUUID(),
+    },
+  };
+}
+
+/** Parse an envelope's JSON text; throws MalformedMessageError with the reason. */
+export function parseEnvelope(raw: string): KombuEnvelope {
+  let env: unknown;
+  try {
+    env = JSON.parse(raw);
+  } catch (err) {
+    throw new MalformedMessageError(`message is not JSON: ${(err as Error).message}`, { cause: err });
+  }
+  if (!env || typeof env !== 'object' || Array.isArray(env)) throw new MalformedMessageError('message envelope must be an object');
+  const e = env as Partial<KombuEnvelope>;
+  if (e.properties === undefined || typeof e.properties !== 'object' || e.properties === null) {
+    (e as KombuEnvelope).properties = { delivery_info: { exchange: '', routing_key: '' }, delivery_tag: randomUUID() };
+  }
+  const p = (e as KombuEnvelope).properties;
+  if (!p.delivery_info || typeof p.delivery_info !== 'object') p.delivery_info = { exchange: '', routing_key: '' };
+  if (typeof p.delivery_tag !== 'string') p.delivery_tag = randomUUID();
+  return e as KombuEnvelope;
+}
+
+/** Unwrap an envelope into a WireMessage (decoding the body encoding). */
+export function fromEnvelope(env: KombuEnvelope): WireMessage {
+  let body: string;
+  const raw = env.body as unknown;
+  if (typeof raw !== 'string') {
+    throw new MalformedMessageError('envelope body must be a string (a raw JSON array is not accepted, as in kombu)');
+  }
+  const enc = env.properties.body_encoding;
+  if (enc === 'base64') body = Buffer.from(raw, 'base64').toString('utf8');
+  else if (enc === undefined || enc === null || enc === 'utf-8' || enc === 'utf8') body = raw;
+  else throw new MalformedMessageError(`unsupported body_encoding ${JSON.stringify(enc)}`);
+  return {
+    headers: env.headers && typeof env.headers === 'object' ? env.headers : {},
+    properties: env.properties,
+    body,
+    contentType: env['content-type'] ?? 'application/json',
+    contentEncoding: env['content-encoding'] ?? 'utf-8',
+  };
+}
