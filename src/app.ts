@@ -1,0 +1,319 @@
+/**
+ * Celeriac: the app. Options resolved once, the task registry, and the send
+ * path that turns signatures into Celery protocol v2 messages.
+ */
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { createBackend, type ResultBackend } from './backend/index.js';
+import { createBroker, type Broker, type PublishTarget } from './broker/index.js';
+import { signature as makeSignature, Signature, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
+import { Control } from './control/index.js';
+import { ConfigurationError, NotRegistered, encodeTaskMessage, parseCeleryTime, type SignatureDict, type WireMessage } from './protocol/index.js';
+import { resolveOptions, routeFor, type CeleriacOptions, type ResolvedOptions } from './options.js';
+import { AsyncResult, GroupResult, resultFromTuple, type AnyResult, type RevokeOptions } from './result/index.js';
+import type { EagerResult } from './result/eager.js';
+import { Task, type BoundFn, type TaskHost, type TaskOptions } from './task.js';
+import { runEager, runInline } from './worker/executor.js';
+import type { TaskRequest } from './worker/request.js';
+import { Worker, type WorkerOptions } from './worker/worker.js';
+
+/** The running-task context kept per async call chain. */
+interface Running {
+  request: TaskRequest;
+}
+
+/** The app: create one per process (or per test), register tasks, send work, start workers. */
+export class Celeriac implements TaskHost {
+  /** Resolved, frozen options. */
+  readonly conf: ResolvedOptions;
+  /** Registered tasks by name. */
+  readonly tasks = new Map<string, Task>();
+  /** Remote control (revoke, ping, inspect). */
+  readonly control: Control;
+  private brokerPromise: Promise<Broker> | null = null;
+  private backendPromise: Promise<ResultBackend> | null = null;
+  private _broker: Broker | null = null;
+  private _backend: ResultBackend | null = null;
+  private readonly als = new AsyncLocalStorage<Running>();
+  private readonly workers = new Set<Worker>();
+
+  constructor(options: CeleriacOptions = {}) {
+    this.conf = resolveOptions(options);
+    this.control = new Control(this);
+  }
+
+  /** The broker (connected). */
+  async broker(): Promise<Broker> {
+    if (this._broker) return this._broker;
+    this.brokerPromise ??= (async () => {
+      const b = await createBroker(this.conf.broker, { visibilityTimeout: this.conf.visibilityTimeout, keyPrefix: this.conf.keyPrefix });
+      await b.connect();
+      this._broker = b;
+      return b;
+    })();
+    return this.brokerPromise;
+  }
+
+  /** The result backend (connected). */
+  async resultBackend(): Promise<ResultBackend> {
+    if (this._backend) return this._backend;
+    this.backendPromise ??= (async () => {
+      const b = await createBackend(this.conf.backend, { resultExpires: this.conf.resultExpires, keyPrefix: this.conf.keyPrefix });
+      await b.connect();
+      this._backend = b;
+      return b;
+    })();
+    return this.backendPromise;
+  }
+
+  /** Connect broker and backend now (otherwise they connect on first use). */
+  async connect(): Promise<this> {
+    await Promise.all([this.broker(), this.resultBackend()]);
+    return this;
+  }
+
+  /** @internal the connected backend (results use it after connect). */
+  get backend(): ResultBackend {
+    if (!this._backend) return lazyBackend(this);
+    return this._backend;
+  }
+
+  /** @internal */
+  get errors(): ResolvedOptions['errors'] {
+    return this.conf.errors;
+  }
+
+  /** @internal */
+  get nativeChords(): boolean {
+    return this._backend?.nativeChords ?? true;
+  }
+
+  /** @internal */
+  now(): number {
+    return this.conf.clock.now();
+  }
+
+  /** @internal */
+  newId(): string {
+    return this.conf.idGenerator();
+  }
+
+  /**
+   * Register a task. Its parameter and return types flow into `.s()`,
+   * `.delay()` and results. With `{ bind: true }` the function gets a
+   * TaskContext first.
+   */
+  task<A extends unknown[], R>(name: string, fn: (...args: A) => R, options?: TaskOptions & { bind?: false }): Task<A, Awaited<R>>;
+  task<A extends unknown[], R>(name: string, fn: BoundFn<A, R>, options: TaskOptions & { bind: true }): Task<A, Awaited<R>>;
+  task(name: string, fn: (...args: never[]) => unknown, options: TaskOptions = {}): Task {
+    if (!name) throw new ConfigurationError('A task needs a name');
+    if (typeof fn !== 'function') throw new ConfigurationError(`Task ${name}: the second argument must be a function`);
+    if (this.tasks.has(name) && !name.startsWith('celery.')) throw new ConfigurationError(`Task ${name} is already registered`);
+    const t = new Task(this, name, fn, options);
+    this.tasks.set(name, t);
+    return t;
+  }
+
+  /** A signature by name (the task need not be registered here, C-003), or rebuilt from its dict form. */
+  signature<In extends unknown[] = unknown[], Out = unknown>(
+    name: string | SignatureDict | Signature,
+    init: { args?: readonly unknown[]; kwargs?: Record<string, unknown>; options?: ApplyOptions; immutable?: boolean } & ApplyOptions = {},
+  ): Signature<In, Out> {
+    return makeSignature<In, Out>(this, name as string, init);
+  }
+
+  /** Send a task by name. */
+  sendTask(name: string, args: unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AnyResult> {
+    return this.signature(name).applyAsync(args, kwargs, options);
+  }
+
+  /** A result handle for a task id. */
+  asyncResult<R = unknown>(id: string): AsyncResult<R> {
+    return new AsyncResult<R>(id, this);
+  }
+
+  /** Rebuild a result from its tuple form. */
+  resultFromTuple(tuple: Parameters<typeof resultFromTuple>[0]): AnyResult {
+    return resultFromTuple(tuple, this);
+  }
+
+  /** Restore a saved GroupResult (null if none is stored). */
+  async restoreGroup(id: string): Promise<GroupResult | null> {
+    await this.resultBackend();
+    return GroupResult.restore(id, this);
+  }
+
+  /** @internal */
+  async revoke(ids: readonly string[], options: RevokeOptions = {}): Promise<void> {
+    await this.control.revoke([...ids], options);
+  }
+
+  /** @internal */
+  insideTask(): boolean {
+    return this.als.getStore() !== undefined;
+  }
+
+  /** @internal the request whose code is running, for parent/child links. */
+  currentRequest(): ParentRequest | undefined {
+    const r = this.als.getStore();
+    return r ? { id: r.request.id, rootId: r.request.rootId, children: r.request.children } : undefined;
+  }
+
+  /** @internal run `fn` as the code of `request` (so what it sends becomes its children). */
+  runAs<T>(request: TaskRequest, fn: () => T): T {
+    return this.als.run({ request }, fn);
+  }
+
+  /** @internal run outside any task context. */
+  runDetached<T>(fn: () => T): T {
+    return this.als.exit(fn);
+  }
+
+  /** @internal */
+  async callInline(name: string, args: unknown[], kwargs: Record<string, unknown>): Promise<unknown> {
+    return runInline(this, this.requireTask(name), args, kwargs);
+  }
+
+  /** @internal */
+  async applyEager(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): Promise<EagerResult> {
+    await this.connect();
+    return runEager(this, task, args, kwargs, options);
+  }
+
+  /** @internal a registered task, or throws NotRegistered. */
+  requireTask(name: string): Task {
+    const t = this.tasks.get(name);
+    if (!t) throw new NotRegistered(name);
+    return t;
+  }
+
+  /** @internal start a batch of sends. */
+  dispatch(): Dispatch {
+    return new AppDispatch(this);
+  }
+
+  /** @internal encode one task message and pick its queue. */
+  encode(name: string, args: unknown[], kwargs: Record<string, unknown>, o: WireOptions): { message: WireMessage; target: PublishTarget } {
+    const id = o.task_id as string;
+    const now = this.conf.clock.now();
+    const parent = this.currentRequest();
+    const task = this.tasks.get(name);
+    const route = routeFor(this.conf.routes, name);
+    let eta: Date | null = null;
+    if (o.eta !== undefined && o.eta !== null) eta = o.eta instanceof Date ? o.eta : new Date(parseCeleryTime(o.eta) as number);
+    else if (typeof o.countdown === 'number') eta = new Date(now + o.countdown * 1000);
+    let expires: Date | null = null;
+    if (typeof o.expires === 'number') expires = new Date(now + o.expires * 1000);
+    else if (o.expires instanceof Date) expires = o.expires;
+    else if (typeof o.expires === 'string') expires = new Date(parseCeleryTime(o.expires) as number);
+    const queue = (o.queue as string | undefined) ?? task?.options.queue ?? route?.queue ?? this.conf.defaultQueue;
+    const message = encodeTaskMessage({
+      name,
+      id,
+      args,
+      kwargs,
+      embed: {
+        callbacks: sigDicts(o.link),
+        errbacks: sigDicts(o.link_error),
+        chain: (o.chain as SignatureDict[] | undefined)?.length ? (o.chain as SignatureDict[]).map(toDict) : null,
+        chord: o.chord ? toDict(o.chord) : null,
+      },
+      eta,
+      expires,
+      groupId: (o.group_id as string | undefined) ?? null,
+      groupIndex: (o.group_index as number | undefined) ?? null,
+      retries: (o.retries as number | undefined) ?? 0,
+      timeLimit: (o.time_limit as number | undefined) ?? task?.options.timeLimit ?? null,
+      softTimeLimit: (o.soft_time_limit as number | undefined) ?? task?.options.softTimeLimit ?? null,
+      rootId: (o.root_id as string | undefined) ?? parent?.rootId ?? id,
+      parentId: (o.parent_id as string | undefined) ?? parent?.id ?? null,
+      shadow: (o.shadow as string | undefined) ?? null,
+      ignoreResult: (o.ignore_result as boolean | undefined) ?? task?.options.ignoreResult ?? false,
+      origin: this.conf.origin,
+      replyTo: (o.reply_to as string | undefined) ?? this.conf.oid,
+      priority: (o.priority as number | undefined) ?? task?.options.priority ?? route?.priority ?? null,
+      extraHeaders: (o.headers as Record<string, unknown> | undefined) ?? null,
+    });
+    const exchange = (o.exchange as string | undefined) ?? route?.exchange;
+    const routingKey = (o.routing_key as string | undefined) ?? route?.routingKey;
+    return { message, target: { queue, ...(exchange ? { exchange } : {}), ...(routingKey ? { routingKey } : {}) } };
+  }
+
+  /** Start a worker in this process (the same class the CLI runs). */
+  async worker(options: WorkerOptions = {}): Promise<Worker> {
+    await this.connect();
+    const w = new Worker(this, options);
+    this.workers.add(w);
+    await w.start();
+    return w;
+  }
+
+  /** @internal */
+  forgetWorker(w: Worker): void {
+    this.workers.delete(w);
+  }
+
+  /** Stop workers started here, then close broker and backend connections. */
+  async close(): Promise<void> {
+    for (const w of [...this.workers]) await w.stop();
+    const [b, r] = [this._broker, this._backend];
+    this._broker = null;
+    this._backend = null;
+    this.brokerPromise = null;
+    this.backendPromise = null;
+    await Promise.all([b?.close(), r?.close()]);
+  }
+}
+
+function toDict(s: unknown): SignatureDict {
+  return s instanceof Signature ? s.toDict() : (s as SignatureDict);
+}
+
+function sigDicts(v: unknown): SignatureDict[] | null {
+  if (v === undefined || v === null) return null;
+  const list = Array.isArray(v) ? v : [v];
+  return list.length ? list.map(toDict) : null;
+}
+
+/** A backend proxy that connects on first call, so results made before `connect()` work. */
+function lazyBackend(app: Celeriac): ResultBackend {
+  return new Proxy({} as ResultBackend, {
+    get(_t, prop) {
+      if (prop === 'nativeChords') return true;
+      if (prop === 'url') return app.conf.backend;
+      return async (...args: unknown[]) => {
+        const b = await app.resultBackend();
+        return (b as unknown as Record<string, (...a: unknown[]) => unknown>)[prop as string](...args);
+      };
+    },
+  });
+}
+
+class AppDispatch implements Dispatch {
+  private readonly items: Array<{ message: WireMessage; target: PublishTarget } | (() => Promise<void>)> = [];
+  constructor(private readonly app: Celeriac) {}
+
+  task(name: string, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): void {
+    this.items.push(this.app.encode(name, args, kwargs, options));
+  }
+
+  action(fn: () => Promise<void>): void {
+    this.items.push(fn);
+  }
+
+  async flush(): Promise<void> {
+    if (!this.items.length) return;
+    const broker = await this.app.broker();
+    if (this.items.some((i) => typeof i === 'function')) await this.app.resultBackend();
+    let batch: Array<{ message: WireMessage; target: PublishTarget }> = [];
+    const items = this.items.splice(0);
+    for (const item of items) {
+      if (typeof item === 'function') {
+        if (batch.length) await broker.publishMany(batch);
+        batch = [];
+        await item();
+      } else batch.push(item);
+    }
+    if (batch.length === 1) await broker.publish(batch[0].message, batch[0].target);
+    else if (batch.length) await broker.publishMany(batch);
+  }
+}

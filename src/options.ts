@@ -1,0 +1,142 @@
+/**
+ * Celeriac's options, resolved once into an immutable object at construction
+ * (graphile-worker's way). Every option has its default written here.
+ */
+import { hostname as osHostname } from 'node:os';
+import { randomUUID } from 'node:crypto';
+import pino from 'pino';
+
+/** The clock the app, results and workers read; inject one to test ETA, retry and expiry. */
+export interface Clock {
+  /** Epoch milliseconds. */
+  now(): number;
+  /** Schedule a call after `ms` milliseconds. */
+  setTimeout(fn: () => void, ms: number): unknown;
+  /** Cancel a scheduled call. */
+  clearTimeout(handle: unknown): void;
+}
+
+/** The system clock. */
+export const systemClock: Clock = {
+  now: () => Date.now(),
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/** Structured logger (pino's interface). */
+export interface Logger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+/** Where a task name is routed. */
+export interface Route {
+  queue?: string;
+  exchange?: string;
+  routingKey?: string;
+  priority?: number;
+}
+
+/** Options of `new Celeriac(...)`. */
+export interface CeleriacOptions {
+  /** Broker URL: `memory://` (default), `redis://`, `rediss://`, `amqp://`, `amqps://`. */
+  broker?: string;
+  /** Result backend URL: `memory://`, `redis://`, `rediss://`. Default: the broker URL for memory and Redis brokers, else `memory://`. */
+  backend?: string;
+  /** Queue for tasks with no route. Default `'celery'`. */
+  defaultQueue?: string;
+  /** Routes by task name (exact, or a glob with `*`). Default none. */
+  routes?: Record<string, Route>;
+  /** Seconds results are kept (Celery's result_expires). 0 keeps them. Default 86400. */
+  resultExpires?: number;
+  /** Store STARTED when a task begins. Default false. */
+  trackStarted?: boolean;
+  /** Store name, args, kwargs, worker, retries and queue with results. Default false. */
+  resultExtended?: boolean;
+  /** Redis broker: seconds before an unacknowledged message is restored. Default 3600. */
+  visibilityTimeout?: number;
+  /** Redis: a prefix for every key (kombu's global_keyprefix). Default ''. */
+  keyPrefix?: string;
+  /** Error classes that remote failures of the same name are rebuilt as (C-161). Default none. */
+  errors?: ReadonlyArray<new (...args: never[]) => Error>;
+  /** The clock. Default: the system clock. */
+  clock?: Clock;
+  /** The task id generator. Default: uuid4. */
+  idGenerator?: () => string;
+  /** Logger. Default: pino to stderr at `logLevel`. */
+  logger?: Logger;
+  /** Level of the default logger. Default 'warn'. */
+  logLevel?: 'debug' | 'info' | 'warn' | 'error' | 'silent';
+  /** Node name used in `origin` and as the worker's default hostname. Default `<pid>@<hostname>`. */
+  hostname?: string;
+}
+
+/** Options after defaults, frozen. */
+export interface ResolvedOptions {
+  readonly broker: string;
+  readonly backend: string;
+  readonly defaultQueue: string;
+  readonly routes: Readonly<Record<string, Route>>;
+  readonly resultExpires: number;
+  readonly trackStarted: boolean;
+  readonly resultExtended: boolean;
+  readonly visibilityTimeout: number;
+  readonly keyPrefix: string;
+  readonly errors: ReadonlyMap<string, new (...args: never[]) => Error>;
+  readonly clock: Clock;
+  readonly idGenerator: () => string;
+  readonly logger: Logger;
+  readonly hostname: string;
+  /** `gen<pid>@<host>`: the origin header of messages this process sends. */
+  readonly origin: string;
+  /** This process's reply_to tag. */
+  readonly oid: string;
+}
+
+function defaultBackend(broker: string): string {
+  const scheme = broker.split(':', 1)[0].toLowerCase();
+  return scheme === 'memory' || scheme === 'redis' || scheme === 'rediss' ? broker : 'memory://';
+}
+
+/** Resolve options once. */
+export function resolveOptions(o: CeleriacOptions = {}): ResolvedOptions {
+  const broker = o.broker ?? 'memory://';
+  const host = osHostname();
+  const errors = new Map<string, new (...args: never[]) => Error>();
+  for (const cls of o.errors ?? []) {
+    errors.set(cls.name, cls);
+    const mod = (cls as unknown as { excModule?: string }).excModule;
+    if (mod) errors.set(`${mod}.${cls.name}`, cls);
+  }
+  return Object.freeze({
+    broker,
+    backend: o.backend ?? defaultBackend(broker),
+    defaultQueue: o.defaultQueue ?? 'celery',
+    routes: Object.freeze({ ...(o.routes ?? {}) }),
+    resultExpires: o.resultExpires ?? 86400,
+    trackStarted: o.trackStarted ?? false,
+    resultExtended: o.resultExtended ?? false,
+    visibilityTimeout: o.visibilityTimeout ?? 3600,
+    keyPrefix: o.keyPrefix ?? '',
+    errors,
+    clock: o.clock ?? systemClock,
+    idGenerator: o.idGenerator ?? randomUUID,
+    logger: o.logger ?? pino({ level: o.logLevel ?? 'warn' }, pino.destination(2)),
+    hostname: o.hostname ?? `${process.pid}@${host}`,
+    origin: `gen${process.pid}@${host}`,
+    oid: randomUUID(),
+  });
+}
+
+/** Find the route of a task name: exact match first, then globs in insertion order. */
+export function routeFor(routes: Readonly<Record<string, Route>>, name: string): Route | undefined {
+  if (routes[name]) return routes[name];
+  for (const [pattern, route] of Object.entries(routes)) {
+    if (!pattern.includes('*')) continue;
+    const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
+    if (re.test(name)) return route;
+  }
+  return undefined;
+}

@@ -1,0 +1,179 @@
+/**
+ * Task definitions: a name, a function and options, with the function's
+ * parameter and return types flowing into signatures and results.
+ */
+import { Chunks, Signature, toWireOptions, xmap, xstarmap, type ApplyOptions, type CanvasHost } from './canvas/index.js';
+import type { Drop, Immutable, PrefixOf } from './canvas/types.js';
+import type { AsyncResult } from './result/index.js';
+import { parseParams, type ParamInfo } from './params.js';
+import type { TaskContext } from './worker/request.js';
+
+/** An error class, for `autoretryFor`. */
+export type ErrorClass = abstract new (...args: never[]) => Error;
+
+/** Options of `app.task(name, fn, options)`. Defaults are Celery's. */
+export interface TaskOptions {
+  /** The function receives a TaskContext first (request, retry, replace, updateState). Default false. */
+  bind?: boolean;
+  /** Do not store results. Default false. */
+  ignoreResult?: boolean;
+  /** Acknowledge after the task ran instead of before. Default false. */
+  acksLate?: boolean;
+  /** Retries before giving up; null retries for ever. Default 3. */
+  maxRetries?: number | null;
+  /** Seconds before a retry when `retry()` gives no countdown. Default 180. */
+  defaultRetryDelay?: number;
+  /** Errors that retry the task automatically. Default none. */
+  autoretryFor?: readonly ErrorClass[];
+  /** Exponential backoff for autoretry: true (factor 1) or the factor in seconds. Default false. */
+  retryBackoff?: boolean | number;
+  /** Cap of the backoff in seconds. Default 600. */
+  retryBackoffMax?: number;
+  /** Randomise the backoff (full jitter). Default true. */
+  retryJitter?: boolean;
+  /** Most runs per worker per second/minute/hour, Celery's syntax: "10/s", "100/m", "1000/h". Default none. */
+  rateLimit?: string | null;
+  /** Hard time limit in seconds. Default none. */
+  timeLimit?: number | null;
+  /** Soft time limit in seconds. Default none. */
+  softTimeLimit?: number | null;
+  /** Default queue of this task. Default: the app's routes, else its default queue. */
+  queue?: string;
+  /** Default priority. */
+  priority?: number;
+  /** Store STARTED when it begins (overrides the app). */
+  trackStarted?: boolean;
+  /**
+   * Called inline as an errback, `fn(request, error, traceback)`, when used in
+   * `linkError` on a worker that has it (Celery's new-style errback, C-029).
+   * Otherwise errbacks are sent as tasks with the failed task id. Default false.
+   */
+  errback?: boolean;
+  /** Parameter names, for keyword arguments; read from the function source when not given. */
+  params?: readonly string[];
+  /** Pass keyword arguments that match no parameter as a final object argument. Default false. */
+  acceptsKwargs?: boolean;
+}
+
+/** Options after defaults. */
+export interface ResolvedTaskOptions extends Required<Omit<TaskOptions, 'params' | 'queue' | 'priority' | 'trackStarted' | 'rateLimit' | 'timeLimit' | 'softTimeLimit' | 'maxRetries'>> {
+  queue?: string;
+  priority?: number;
+  trackStarted?: boolean;
+  rateLimit: string | null;
+  timeLimit: number | null;
+  softTimeLimit: number | null;
+  maxRetries: number | null;
+  params: ParamInfo;
+}
+
+/** The function of a task, bound or not. */
+export type TaskFn = (...args: never[]) => unknown;
+
+/** What the app provides to tasks. */
+export interface TaskHost extends CanvasHost {
+  /** @internal run a task in this process as `apply()` does. */
+  applyEager(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): Promise<import('./result/eager.js').EagerResult>;
+}
+
+/** A registered task. `A` is its parameter tuple, `R` its result. */
+export class Task<A extends unknown[] = unknown[], R = unknown> {
+  /** Registered name. */
+  readonly name: string;
+  /** @internal */
+  readonly fn: TaskFn;
+  /** Resolved options. */
+  readonly options: ResolvedTaskOptions;
+  /** @internal */
+  readonly host: TaskHost;
+
+  constructor(host: TaskHost, name: string, fn: TaskFn, options: TaskOptions = {}) {
+    this.host = host;
+    this.name = name;
+    this.fn = fn;
+    const bind = options.bind ?? false;
+    const params = options.params ? { names: [...options.params], required: options.params.length, rest: false } : parseParams(fn, bind ? 1 : 0);
+    this.options = {
+      bind,
+      ignoreResult: options.ignoreResult ?? false,
+      acksLate: options.acksLate ?? false,
+      maxRetries: options.maxRetries === undefined ? 3 : options.maxRetries,
+      defaultRetryDelay: options.defaultRetryDelay ?? 180,
+      autoretryFor: options.autoretryFor ?? [],
+      retryBackoff: options.retryBackoff ?? false,
+      retryBackoffMax: options.retryBackoffMax ?? 600,
+      retryJitter: options.retryJitter ?? true,
+      rateLimit: options.rateLimit ?? null,
+      timeLimit: options.timeLimit ?? null,
+      softTimeLimit: options.softTimeLimit ?? null,
+      queue: options.queue,
+      priority: options.priority,
+      trackStarted: options.trackStarted,
+      errback: options.errback ?? false,
+      acceptsKwargs: options.acceptsKwargs ?? false,
+      params,
+    };
+  }
+
+  /** A signature with args, kwargs and options (C-002). */
+  signature<P extends PrefixOf<A>>(args?: P, kwargs?: Record<string, unknown>, options?: ApplyOptions): Signature<Drop<A, P>, R, AsyncResult<Awaited<R>>> {
+    const { immutable, ...rest } = options ?? {};
+    return new Signature({ task: this.name, args: args ?? [], kwargs, options: toWireOptions(rest), immutable: immutable ?? false }, this.host);
+  }
+
+  /** A partial signature: `sub.s(10)` still needs `x` (C-002, C-009). */
+  s<P extends PrefixOf<A>>(...args: P): Signature<Drop<A, P>, R, AsyncResult<Awaited<R>>> {
+    return new Signature({ task: this.name, args }, this.host);
+  }
+
+  /** An immutable signature: it ignores parent values and partial args (C-013). */
+  si<P extends PrefixOf<A>>(...args: P): Immutable<Signature<[], R, AsyncResult<Awaited<R>>>> {
+    return new Signature({ task: this.name, args, immutable: true }, this.host) as Immutable<Signature<[], R, AsyncResult<Awaited<R>>>>;
+  }
+
+  private base(): Signature {
+    return new Signature({ task: this.name }, this.host);
+  }
+
+  /** Send with args: `add.delay(2, 2)`. */
+  delay(...args: A): Promise<AsyncResult<Awaited<R>>> {
+    return this.base().applyAsync(args) as Promise<AsyncResult<Awaited<R>>>;
+  }
+
+  /** Send with args, kwargs and options. */
+  applyAsync(args: Partial<A> | unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<Awaited<R>>> {
+    return this.base().applyAsync(args, kwargs, options) as Promise<AsyncResult<Awaited<R>>>;
+  }
+
+  /** Run the function here, now (Celery's `add(2, 2)`): nothing sent, nothing stored. */
+  async call(...args: A): Promise<Awaited<R>> {
+    return (await this.host.callInline(this.name, args, {})) as Awaited<R>;
+  }
+
+  /** Run eagerly in this process with a full request; returns an EagerResult (C-023). Links are still sent. */
+  apply(args: A | unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<import('./result/eager.js').EagerResult<Awaited<R>>> {
+    return this.host.applyEager(this as unknown as Task, [...args], kwargs, options) as Promise<import('./result/eager.js').EagerResult<Awaited<R>>>;
+  }
+
+  /** One message calling the task once per item: `xsum.map([[1, 2], [3]])` (C-135). */
+  map(it: Iterable<A[0]>): Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>> {
+    return xmap(this.base(), it, this.host) as Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>;
+  }
+
+  /** One message calling the task with each item spread as args: `add.starmap([[1, 2]])` (C-136). */
+  starmap(it: Iterable<A>): Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>> {
+    return xstarmap(this.base(), it, this.host) as Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>;
+  }
+
+  /** Items split into starmap parts of `n`, sent as a group (C-138). */
+  chunks(it: Iterable<A>, n: number): Chunks<Awaited<R>> {
+    return new Chunks<Awaited<R>>(this.base(), it, n, this.host);
+  }
+
+  toString(): string {
+    return `<@task: ${this.name}>`;
+  }
+}
+
+/** The function type of a bound task: a TaskContext, then the task's params. */
+export type BoundFn<A extends unknown[], R> = (self: TaskContext, ...args: A) => R;

@@ -1,0 +1,307 @@
+/**
+ * What happens after a task ran (Celery's trace): callbacks and the next chain
+ * step are sent before the result is stored; the chord part is counted in the
+ * same backend step as the store; failures reach the rest of the chain, the
+ * chord body and the errbacks (celery-wire.md §1.5, §1.8, §4.4, §6).
+ */
+import { PROPAGATE_STATES, States, type ChordPart, type ChordPartRef, type TaskMeta } from '../backend/index.js';
+import { Chain, Chord, fromDict, Group, Signature } from '../canvas/index.js';
+import {
+  ChordError,
+  deserializeException,
+  encodeJson,
+  excRepr,
+  serializeException,
+  TaskRevokedError,
+  type ExceptionInfo,
+  type SignatureDict,
+} from '../protocol/index.js';
+import { AsyncResult, GroupResult, type AnyResult } from '../result/index.js';
+import type { Celeriac } from '../app.js';
+import type { RetryRequest } from './context.js';
+import { formatTraceback, toError } from './executor.js';
+import { buildMeta } from './meta.js';
+import type { TaskRequest } from './request.js';
+
+/** A request-like record for metas of tasks that never ran (chain steps after a failure, chord bodies). */
+function syntheticRequest(parent: TaskRequest, sig: Signature): TaskRequest {
+  return {
+    ...parent,
+    id: sig.id as string,
+    name: sig.task,
+    args: sig.args,
+    kwargs: sig.kwargs,
+    groupId: (sig.options.group_id as string | undefined) ?? null,
+    groupIndex: (sig.options.group_index as number | undefined) ?? null,
+    parentId: parent.id,
+    callbacks: null,
+    errbacks: ((sig.options.link_error as Signature[] | undefined) ?? []).map((s) => s.toDict()),
+    chain: null,
+    chord: sig.options.chord instanceof Signature ? sig.options.chord.toDict() : ((sig.options.chord as SignatureDict | undefined) ?? null),
+    children: [],
+  };
+}
+
+function chordRef(req: TaskRequest): ChordPartRef | undefined {
+  return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex } : undefined;
+}
+
+/** Handles the outcome of tasks for one app. */
+export class Continuation {
+  constructor(private readonly app: Celeriac) {}
+
+  private get log() {
+    return this.app.conf.logger;
+  }
+
+  private meta(req: TaskRequest, status: string, result: unknown, traceback: string | null, children: readonly AnyResult[] = req.children): TaskMeta {
+    return buildMeta(req, status, result, traceback, children, { now: this.app.now(), extended: this.app.conf.resultExtended });
+  }
+
+  /** Store a meta (counting the chord part) and complete the chord if this part was the last. */
+  async store(req: TaskRequest, meta: TaskMeta, force = false): Promise<void> {
+    const ref = chordRef(req);
+    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) return;
+    const backend = await this.app.resultBackend();
+    const outcome = await backend.store(meta, ref);
+    if (ref && outcome.chord?.ready) await this.completeChord(req, ref.groupId, outcome.chord.parts);
+  }
+
+  /** Success: send callbacks and the next chain step, then store SUCCESS (and count the chord part). */
+  async onSuccess(req: TaskRequest, value: unknown): Promise<void> {
+    const d = this.app.dispatch();
+    const opts = { parent_id: req.id, root_id: req.rootId, add_to_parent: false };
+    const sent: AnyResult[] = [];
+    this.app.runDetached(() => {
+      const callbacks = (req.callbacks ?? []).map((c) => fromDict(c, this.app));
+      if (callbacks.length === 1) sent.push(callbacks[0].applyInto(d, [value], {}, opts));
+      else if (callbacks.length > 1) {
+        const plain = callbacks.filter((c) => !(c instanceof Group));
+        for (const g of callbacks.filter((c) => c instanceof Group)) sent.push(g.applyInto(d, [value], {}, opts));
+        if (plain.length) sent.push(new Group(plain, {}, this.app).applyInto(d, [value], {}, opts));
+      }
+      if (req.chain?.length) {
+        const rest = req.chain.slice(0, -1);
+        const next = fromDict(req.chain[req.chain.length - 1], this.app);
+        sent.push(next.applyInto(d, [value], {}, { ...opts, ...(rest.length ? { chain: rest } : {}) }));
+      }
+    });
+    await d.flush();
+    await this.store(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
+  }
+
+  /** Failure: store FAILURE, fail the rest of the chain and a chord it feeds, then run errbacks once. */
+  async onFailure(req: TaskRequest, error: Error, traceback: string, state: string = States.FAILURE): Promise<void> {
+    const exc = serializeException(error);
+    await this.store(req, this.meta(req, state, exc, traceback), true);
+    await this.failChainRest(req, exc, traceback);
+    await this.runErrbacks(req, error, traceback, req.errbacks);
+  }
+
+  /** Revoked (or expired) before running: REVOKED is stored and counts as a chord failure. */
+  async onRevoked(req: TaskRequest, reason: 'revoked' | 'expired' | 'terminated'): Promise<void> {
+    const exc = serializeException(new TaskRevokedError(reason));
+    await this.store(req, this.meta(req, States.REVOKED, exc, null), true);
+    await this.failChainRest(req, exc, null);
+  }
+
+  /** Retry: re-send the same id with retries+1 and an ETA, then store RETRY. */
+  async onRetry(req: TaskRequest, retry: RetryRequest): Promise<void> {
+    const d = this.app.dispatch();
+    const o = retry.options;
+    const sig = new Signature(
+      {
+        task: req.name,
+        args: o.args ?? req.args,
+        kwargs: o.kwargs ?? req.kwargs,
+        options: {
+          task_id: req.id,
+          retries: req.retries + 1,
+          eta: new Date(retry.when ?? this.app.now()),
+          queue: req.deliveryInfo.routingKey || req.deliveryInfo.queue || undefined,
+          parent_id: req.id,
+          root_id: req.rootId,
+          group_id: req.groupId ?? undefined,
+          group_index: req.groupIndex ?? undefined,
+          chord: req.chord ?? undefined,
+          chain: req.chain ?? undefined,
+          link: req.callbacks ?? undefined,
+          link_error: req.errbacks ?? undefined,
+          time_limit: req.timelimit[0] ?? undefined,
+          soft_time_limit: req.timelimit[1] ?? undefined,
+          priority: req.deliveryInfo.priority ?? undefined,
+          add_to_parent: false,
+        },
+      },
+      this.app,
+    );
+    for (const k of Object.keys(sig.options)) if (sig.options[k] === undefined) delete sig.options[k];
+    const r = sig.applyInto(d, [], {}, {});
+    await d.flush();
+    const exc = retry.exc ? serializeException(retry.exc) : null;
+    const backend = await this.app.resultBackend();
+    await backend.store(this.meta(req, States.RETRY, exc, formatTraceback(retry), [r]));
+  }
+
+  /**
+   * Mark every result the caller can hold for the rest of the chain FAILURE
+   * with the same exception (C-048), so waiting on the last one ends.
+   */
+  private async failChainRest(req: TaskRequest, exc: ExceptionInfo, traceback: string | null): Promise<void> {
+    for (const raw of req.chain ?? []) await this.markFailed(req, fromDict(raw, this.app), exc, traceback);
+  }
+
+  /** Store FAILURE under every id a caller may hold for `sig` (chains: all steps; groups: all members; chords: header and body). */
+  private async markFailed(parent: TaskRequest, sig: Signature, exc: ExceptionInfo, traceback: string | null): Promise<void> {
+    if (sig instanceof Chain) {
+      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback);
+      return;
+    }
+    if (sig instanceof Group) {
+      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback);
+      return;
+    }
+    if (sig instanceof Chord) {
+      for (const s of sig.header.tasks) await this.markFailed(parent, s, exc, traceback);
+      if (sig.body) await this.markFailed(parent, sig.body, exc, traceback);
+      return;
+    }
+    if (!sig.id) return;
+    const req = syntheticRequest(parent, sig);
+    await this.store(req, this.meta(req, States.FAILURE, exc, traceback), true);
+  }
+
+  /**
+   * The last header part reported: read the values in header order and send
+   * the body, or fail the body with a ChordError naming the first failed part.
+   */
+  async completeChord(req: TaskRequest, groupId: string, parts: ChordPart[]): Promise<void> {
+    const backend = await this.app.resultBackend();
+    if (!req.chord) return;
+    const body = fromDict(req.chord, this.app);
+    try {
+      let values: unknown[];
+      let failed: { id: string; exc: unknown } | null = null;
+      const saved = await backend.restoreGroup(groupId);
+      if (saved) {
+        const group = this.app.resultFromTuple(saved) as GroupResult;
+        const r = await this.readNested(group);
+        values = r.values;
+        failed = r.failed;
+      } else {
+        values = [];
+        for (const p of parts) {
+          if (!failed && PROPAGATE_STATES.has(p.state)) failed = { id: p.id, exc: p.result };
+          values.push(p.result);
+        }
+      }
+      if (failed) {
+        const exc = failed.exc as ExceptionInfo;
+        const repr = exc && typeof exc === 'object' && 'exc_type' in exc ? excRepr(exc.exc_type, Array.isArray(exc.exc_message) ? exc.exc_message : [exc.exc_message]) : String(exc);
+        const err = new ChordError(`Dependency ${failed.id} raised ${repr}`);
+        err.cause = deserializeException(exc, null, this.app.errors);
+        await this.failBody(req, body, err);
+      } else {
+        const d = this.app.dispatch();
+        this.app.runDetached(() => body.applyInto(d, [values], {}, { parent_id: req.id, root_id: req.rootId, add_to_parent: false }));
+        await d.flush();
+      }
+    } catch (e) {
+      const err = new ChordError(`Callback error: ${toError(e).name}(${JSON.stringify(toError(e).message)})`);
+      this.log.error({ err: e, groupId }, 'chord body could not be sent');
+      await this.failBody(req, body, err);
+    }
+    await backend.chordDone(groupId);
+  }
+
+  private async readNested(group: GroupResult): Promise<{ values: unknown[]; failed: { id: string; exc: unknown } | null }> {
+    const values: unknown[] = [];
+    let failed: { id: string; exc: unknown } | null = null;
+    for (const r of group.results) {
+      if (r instanceof AsyncResult) {
+        const m = await r.meta();
+        if (!failed && PROPAGATE_STATES.has(m.status)) failed = { id: r.id, exc: m.result };
+        values.push(m.result);
+      } else {
+        const inner = await this.readNested(r);
+        failed ??= inner.failed;
+        values.push(inner.values);
+      }
+    }
+    return { values, failed };
+  }
+
+  /** Every body result becomes FAILURE with the ChordError; the body's errbacks run once (C-119, C-123, C-125). */
+  private async failBody(req: TaskRequest, body: Signature, err: ChordError): Promise<void> {
+    const exc = serializeException(err);
+    const tb = formatTraceback(err);
+    await this.markFailed(req, body, exc, tb);
+    const errbacks = collectErrbacks(body);
+    if (errbacks.length) {
+      const bodyReq = syntheticRequest(req, lastOf(body));
+      await this.runErrbacks(bodyReq, err, tb, errbacks.map((e) => e.toDict()));
+    }
+  }
+
+  /**
+   * Errbacks: tasks registered here with `errback: true` are called inline
+   * with (request, error, traceback); the rest are sent as one group with the
+   * failed id first (C-029). An errback that throws is logged, never fatal.
+   */
+  async runErrbacks(req: TaskRequest, error: Error, traceback: string, errbacks: SignatureDict[] | null): Promise<void> {
+    if (!errbacks?.length) return;
+    const oldStyle: Signature[] = [];
+    for (const raw of errbacks) {
+      const sig = fromDict(raw, this.app);
+      const task = this.app.tasks.get(sig.task);
+      if (task?.options.errback && !(sig instanceof Group) && !(sig instanceof Chain)) {
+        try {
+          const args = sig.immutable ? sig.args : [req, error, traceback, ...sig.args];
+          const fn = task.fn as (...a: unknown[]) => unknown;
+          await this.app.runDetached(async () => fn(...args));
+        } catch (e) {
+          this.log.error({ err: e, task: sig.task, failed: req.id }, 'errback raised; ignored');
+        }
+      } else oldStyle.push(sig);
+    }
+    if (!oldStyle.length) return;
+    try {
+      const d = this.app.dispatch();
+      this.app.runDetached(() => new Group(oldStyle, {}, this.app).applyInto(d, [req.id], {}, { parent_id: req.id, root_id: req.rootId, add_to_parent: false }));
+      await d.flush();
+    } catch (e) {
+      this.log.error({ err: e, failed: req.id }, 'errbacks could not be sent');
+    }
+  }
+}
+
+function lastOf(sig: Signature): Signature {
+  if (sig instanceof Chain && sig.tasks.length) return lastOf(sig.tasks[sig.tasks.length - 1]);
+  if (sig instanceof Chord && sig.body) return lastOf(sig.body);
+  return sig;
+}
+
+function collectErrbacks(sig: Signature): Signature[] {
+  const own = (sig.options.link_error as Signature[] | undefined) ?? [];
+  if (sig instanceof Chain) {
+    const seen: Signature[] = [...own];
+    for (const t of sig.tasks) for (const e of collectErrbacks(t)) if (!seen.some((s) => s.equals(e))) seen.push(e);
+    return seen;
+  }
+  if (sig instanceof Group) {
+    const seen: Signature[] = [...own];
+    for (const t of sig.tasks) for (const e of collectErrbacks(t)) if (!seen.some((s) => s.equals(e))) seen.push(e);
+    return seen;
+  }
+  return own;
+}
+
+/** A check that a value survives the JSON encoder (C-163). */
+export function encodable(value: unknown): boolean {
+  try {
+    encodeJson(value);
+    return true;
+  } catch {
+    return false;
+  }
+}

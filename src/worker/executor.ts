@@ -1,0 +1,167 @@
+/**
+ * Running a task function: arguments placed by name, the request context
+ * (AsyncLocalStorage, so what the task sends becomes its children), bound
+ * tasks, and soft and hard time limits on the default async pool.
+ */
+import { States } from '../backend/index.js';
+import { toWireOptions, type ApplyOptions } from '../canvas/index.js';
+import { serializeException, SoftTimeLimitExceeded, TimeLimitExceeded, encodeJson, EncodeError } from '../protocol/index.js';
+import { EagerResult } from '../result/eager.js';
+import type { Celeriac } from '../app.js';
+import { bindArguments } from '../params.js';
+import type { Task } from '../task.js';
+import { Context, RetryRequest } from './context.js';
+import type { TaskRequest } from './request.js';
+
+/** How a run ended. */
+export type RunOutcome =
+  | { kind: 'success'; value: unknown }
+  | { kind: 'failure'; error: Error; traceback: string }
+  | { kind: 'retry'; retry: RetryRequest }
+  | { kind: 'ignored' };
+
+/** Format a traceback the way callers expect to read one. */
+export function formatTraceback(err: Error): string {
+  return err.stack ?? `${err.name}: ${err.message}`;
+}
+
+/** Make whatever was thrown into an Error. */
+export function toError(e: unknown): Error {
+  if (e instanceof Error) return e;
+  const err = new Error(typeof e === 'string' ? e : JSON.stringify(e) ?? String(e));
+  err.name = 'Exception';
+  return err;
+}
+
+/**
+ * Call the task function for a request. Enforces time limits: at the soft
+ * limit the task's `signal` aborts with SoftTimeLimitExceeded; at the hard
+ * limit the run is abandoned (its promise is left behind, its slot freed) and
+ * fails with TimeLimitExceeded.
+ */
+export async function runTask(app: Celeriac, task: Task, req: TaskRequest, abort: AbortController = new AbortController()): Promise<RunOutcome> {
+  const [hardTl, softTl] = req.timelimit;
+  const hard = hardTl ?? task.options.timeLimit;
+  const soft = softTl ?? task.options.softTimeLimit;
+  const clock = app.conf.clock;
+  const timers: unknown[] = [];
+  try {
+    const call = (async () => {
+      const args = bindArguments(task.name, task.options.params, req.args, req.kwargs, task.options.acceptsKwargs);
+      const fn = task.fn as (...a: unknown[]) => unknown;
+      return app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, abort.signal), ...args) : fn(...args)));
+    })();
+    const racers: Array<Promise<unknown>> = [call];
+    if (soft) {
+      timers.push(clock.setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`SoftTimeLimitExceeded(${soft})`)), soft * 1000));
+    }
+    if (hard) {
+      racers.push(
+        new Promise((_, reject) => {
+          timers.push(clock.setTimeout(() => {
+            abort.abort(new TimeLimitExceeded(hard));
+            reject(new TimeLimitExceeded(hard));
+          }, hard * 1000));
+        }),
+      );
+    }
+    if (abort.signal.aborted) throw abort.signal.reason;
+    racers.push(
+      new Promise((_, reject) => {
+        abort.signal.addEventListener('abort', () => {
+          if (abort.signal.reason instanceof TimeLimitExceeded || (abort.signal.reason as Error)?.name === 'TaskRevokedError') reject(abort.signal.reason);
+        });
+      }),
+    );
+    call.catch(() => undefined);
+    const value = await Promise.race(racers);
+    try {
+      encodeJson(value);
+    } catch (err) {
+      throw new EncodeError(`${(err as Error).message}`);
+    }
+    return { kind: 'success', value: value === undefined ? null : value };
+  } catch (e) {
+    if (e instanceof RetryRequest) return { kind: 'retry', retry: e };
+    if (e instanceof Error && e.name === 'Replaced') return { kind: 'ignored' };
+    const error = toError(e);
+    if (task.options.autoretryFor.some((cls) => error instanceof cls)) {
+      const retry = autoRetry(app, task, req, error);
+      if (retry) return { kind: 'retry', retry };
+    }
+    return { kind: 'failure', error, traceback: formatTraceback(error) };
+  } finally {
+    for (const t of timers) clock.clearTimeout(t);
+  }
+}
+
+function autoRetry(app: Celeriac, task: Task, req: TaskRequest, error: Error): RetryRequest | null {
+  const o = task.options;
+  if (o.maxRetries !== null && req.retries >= o.maxRetries) return null;
+  let countdown = o.defaultRetryDelay;
+  if (o.retryBackoff) {
+    const factor = o.retryBackoff === true ? 1 : o.retryBackoff;
+    countdown = Math.min(o.retryBackoffMax, factor * 2 ** req.retries);
+    if (o.retryJitter) countdown = Math.floor(Math.random() * (countdown + 1));
+  }
+  const r = new RetryRequest(`Retry in ${countdown}s: ${error.name}(${JSON.stringify(error.message)})`);
+  r.when = app.now() + countdown * 1000;
+  r.exc = error;
+  r.options = { countdown, exc: error };
+  return r;
+}
+
+/** Run a task function inline (`sig.call()`), outside any worker. */
+export async function runInline(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>): Promise<unknown> {
+  const bound = bindArguments(task.name, task.options.params, args, kwargs, task.options.acceptsKwargs);
+  const fn = task.fn as (...a: unknown[]) => unknown;
+  if (!task.options.bind) return fn(...bound);
+  const req = eagerRequest(app, task, args, kwargs, {});
+  return fn(new Context(app, task, req, new AbortController().signal), ...bound);
+}
+
+function eagerRequest(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): TaskRequest {
+  const id = options.taskId ?? app.newId();
+  const o = toWireOptions(options);
+  return {
+    id,
+    name: task.name,
+    args,
+    kwargs,
+    rootId: id,
+    parentId: null,
+    groupId: null,
+    groupIndex: null,
+    retries: 0,
+    eta: null,
+    expires: null,
+    timelimit: [null, null],
+    deliveryInfo: { exchange: '', routingKey: '', queue: '', redelivered: false, priority: null },
+    hostname: app.conf.hostname,
+    callbacks: (o.link as never) ?? null,
+    errbacks: null,
+    chain: null,
+    chord: null,
+    ignoreResult: true,
+    headers: {} as TaskRequest['headers'],
+    isEager: true,
+    children: [],
+  };
+}
+
+/** `task.apply()`: run in this process with a request; links are sent as messages (C-023, C-024). */
+export async function runEager(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): Promise<EagerResult> {
+  const req = eagerRequest(app, task, args, kwargs, options);
+  const outcome = await runTask(app, task, req);
+  if (outcome.kind === 'success') {
+    const links = toWireOptions(options).link as Array<{ applyAsync(a: unknown[], k?: unknown, o?: unknown): Promise<unknown> }> | undefined;
+    for (const l of links ?? []) await l.applyAsync([outcome.value], {}, { parentId: req.id, rootId: req.rootId });
+    return new EagerResult(req.id, States.SUCCESS, outcome.value);
+  }
+  if (outcome.kind === 'failure') {
+    serializeException(outcome.error);
+    return new EagerResult(req.id, States.FAILURE, outcome.error, outcome.traceback);
+  }
+  if (outcome.kind === 'retry') return new EagerResult(req.id, States.RETRY, outcome.retry.exc ?? outcome.retry);
+  return new EagerResult(req.id, States.IGNORED, null);
+}
