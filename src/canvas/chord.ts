@@ -3,7 +3,7 @@
  * once every header part has finished (C-100…C-130).
  */
 import { ConfigurationError, type SignatureDict } from '../protocol/index.js';
-import { AsyncResult, GroupResult, type AnyResult } from '../result/index.js';
+import type { AnyResult, GroupResult } from '../result/index.js';
 import { chordSize, Group } from './group.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import { mergeOptions, type WireOptions } from './options.js';
@@ -29,7 +29,11 @@ export class Chord<In extends unknown[] = unknown[], Out = unknown, Res extends 
       { task: 'celery.chord', args: [], kwargs: { kwargs: {}, header: h, body }, options, subtaskType: 'chord' },
       host ?? h.host ?? body?.host ?? null,
     );
+    if (!h.host && this.host) h.host = this.host;
   }
+
+  /** The header's result from the last freeze. */
+  private frozenHeader: GroupResult | null = null;
 
   /** The header group. */
   get header(): Group {
@@ -103,6 +107,7 @@ export class Chord<In extends unknown[] = unknown[], Out = unknown, Res extends 
     });
     const gid = (this.header.options.task_id as string | undefined) ?? (this.options.task_id as string | undefined) ?? host.newId();
     const headerResult = this.header.freeze({ id: gid, chord: body, rootId: opts.rootId, parentId: opts.parentId });
+    this.frozenHeader = headerResult;
     this.options.task_id = gid;
     setFirstParent(bodyResult, headerResult);
     return bodyResult as Res;
@@ -124,7 +129,7 @@ export class Chord<In extends unknown[] = unknown[], Out = unknown, Res extends 
     const parent = host.currentRequest();
     const rootId = (o.root_id as string | undefined) ?? parent?.rootId;
     const bodyResult = this.freeze({ rootId });
-    const headerResult = firstParent(bodyResult) as GroupResult;
+    const headerResult = this.frozenHeader as GroupResult;
     const gid = headerResult.id;
 
     const headerOpts: WireOptions = {};
@@ -182,12 +187,6 @@ function setFirstParent(r: AnyResult, parent: AnyResult): void {
   let node: AnyResult = r;
   while (node.parent) node = node.parent;
   if (node !== parent) node.parent = parent;
-}
-
-function firstParent(r: AnyResult): AnyResult | null {
-  let node: AnyResult = r;
-  while (node.parent && !(node.parent instanceof GroupResult)) node = node.parent;
-  return node.parent ?? (node instanceof AsyncResult ? null : node);
 }
 
 registerKind('chord', (d, host) => {

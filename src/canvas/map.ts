@@ -62,14 +62,6 @@ export class Chunks<Out = unknown> extends Signature<[], Out[][], GroupResult<Ou
     if (this.options.task_id && !options.task_id) options = { ...options, task_id: this.options.task_id };
     return g.applyInto(d, [], {}, { ...this.options, ...options }) as GroupResult<Out[][]>;
   }
-
-  override freeze(): GroupResult<Out[][]> {
-    const g = this.group();
-    if (this.options.task_id) g.options.task_id = this.options.task_id;
-    const r = g.freeze();
-    this.options.task_id = r.id;
-    return r;
-  }
 }
 
 /** Rebuild built-in kwargs (`task` as a signature) for map/starmap/chunks dicts. */
