@@ -5,7 +5,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createBackend, type ResultBackend } from './backend/index.js';
 import { createBroker, type Broker, type PublishTarget } from './broker/index.js';
-import { signature as makeSignature, Signature, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
+import { signature as makeSignature, Signature, toWireOptions, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
 import { Control } from './control/index.js';
 import { ConfigurationError, NotRegistered, encodeTaskMessage, parseCeleryTime, type SignatureDict, type WireMessage } from './protocol/index.js';
 import { resolveOptions, routeFor, type CeleriacOptions, type ResolvedOptions } from './options.js';
@@ -176,7 +176,13 @@ export class Celeriac implements TaskHost {
   /** @internal */
   async applyEager(task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): Promise<EagerResult> {
     await this.connect();
-    return runEager(this, task, args, kwargs, options);
+    return runEager(this, task, args, kwargs, toWireOptions(options));
+  }
+
+  /** @internal */
+  async applyEagerByName(name: string, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): Promise<EagerResult> {
+    await this.connect();
+    return runEager(this, this.requireTask(name), args, kwargs, options);
   }
 
   /** @internal a registered task, or throws NotRegistered. */

@@ -5,10 +5,11 @@
  */
 import type { SignatureDict } from '../protocol/index.js';
 import type { AnyResult } from '../result/index.js';
+import type { EagerResult } from '../result/eager.js';
 import { Chord } from './chord.js';
 import { Group } from './group.js';
 import type { CanvasHost, Dispatch } from './host.js';
-import { mergeOptions, type WireOptions } from './options.js';
+import { mergeOptions, type ApplyOptions, type WireOptions } from './options.js';
 import { fromDict, rebuildOptions, registerKind, Signature, type FreezeOptions } from './signature.js';
 
 /** Option keys a chain keeps for itself rather than passing to its first task. */
@@ -156,6 +157,18 @@ export class Chain<In extends unknown[] = unknown[], Out = unknown, Res extends 
     const last = results.length === 1 ? sent : results[results.length - 1];
     if (parent && options.add_to_parent !== false) parent.children.push(last);
     return last as Res;
+  }
+
+  /** Eager: each step runs here in turn; a failure throws at once (C-057). */
+  override async apply(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<EagerResult<Awaited<Out>>> {
+    let prev: EagerResult | null = null;
+    for (const [i, step] of this.tasks.entries()) {
+      const r: EagerResult = i === 0 ? await step.apply(this.immutable ? [] : args, this.immutable ? {} : kwargs, options) : await step.apply([await (prev as EagerResult).get()]);
+      if (await r.failed()) await r.get();
+      r.parent = prev;
+      prev = r;
+    }
+    return prev as EagerResult<Awaited<Out>>;
   }
 
   override toString(): string {

@@ -4,9 +4,10 @@
  */
 import { ConfigurationError, type SignatureDict } from '../protocol/index.js';
 import type { AnyResult, GroupResult } from '../result/index.js';
+import type { EagerResult } from '../result/eager.js';
 import { chordSize, Group } from './group.js';
 import type { CanvasHost, Dispatch } from './host.js';
-import { mergeOptions, type WireOptions } from './options.js';
+import { mergeOptions, type ApplyOptions, type WireOptions } from './options.js';
 import { fromDict, rebuildOptions, registerKind, Signature, type FreezeOptions } from './signature.js';
 
 /** Option keys never passed to header members (C-105). */
@@ -153,6 +154,13 @@ export class Chord<In extends unknown[] = unknown[], Out = unknown, Res extends 
     }
     if (parent && options.add_to_parent !== false) parent.children.push(bodyResult);
     return bodyResult as Res;
+  }
+
+  /** Eager: the header runs here, then the body with the list; a header failure throws (C-129). */
+  override async apply(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<EagerResult<Awaited<Out>>> {
+    const header = await this.header.apply(args, kwargs, options);
+    const values = await header.get();
+    return (await this.requireBody().apply([values])) as EagerResult<Awaited<Out>>;
   }
 
   override toString(): string {

@@ -1,8 +1,10 @@
 /** group: members sent in parallel, results in definition order (C-060…C-076). */
 import type { SignatureDict } from '../protocol/index.js';
 import { GroupResult } from '../result/index.js';
+import { EagerResult } from '../result/eager.js';
+import { States } from '../backend/types.js';
 import type { CanvasHost, Dispatch } from './host.js';
-import { mergeOptions, type WireOptions } from './options.js';
+import { mergeOptions, type ApplyOptions, type WireOptions } from './options.js';
 import { fromDict, rebuildOptions, registerKind, Signature, type FreezeOptions } from './signature.js';
 
 /** Options of `skew` (C-074). */
@@ -126,6 +128,18 @@ export class Group<In extends unknown[] = unknown[], Out extends unknown[] = unk
     return result;
   }
 
+  /** Eager: members run here in order; the result's value is the list (C-075). */
+  override async apply(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<EagerResult<Awaited<Out>>> {
+    const results: EagerResult[] = [];
+    for (const m of this.flatten()) results.push(await m.apply(this.immutable ? [] : args, this.immutable ? {} : kwargs, options));
+    const id = (this.options.task_id as string | undefined) ?? this.requireHost().newId();
+    const failed = await firstFailed(results);
+    if (failed) return new EagerResult(id, States.FAILURE, (await failed.result()) as Error) as EagerResult<Awaited<Out>>;
+    const values: unknown[] = [];
+    for (const r of results) values.push(await r.get());
+    return new EagerResult(id, States.SUCCESS, values) as EagerResult<Awaited<Out>>;
+  }
+
   override toString(): string {
     if (!this.tasks.length) return 'group(<empty>)';
     return `group((${this.tasks.map((t) => t.toString()).join(', ')}))`;
@@ -163,3 +177,8 @@ registerKind('group', (d, host) => {
   g.immutable = !!d.immutable;
   return g;
 });
+
+async function firstFailed(results: EagerResult[]): Promise<EagerResult | null> {
+  for (const r of results) if (await r.failed()) return r;
+  return null;
+}

@@ -1,5 +1,6 @@
 /** What the canvas needs from the app: ids, a way to send, and result objects. */
 import type { AnyResult, ResultHost } from '../result/index.js';
+import type { EagerResult } from '../result/eager.js';
 import type { WireOptions } from './options.js';
 
 /**
@@ -34,6 +35,8 @@ export interface CanvasHost extends ResultHost {
   currentRequest(): ParentRequest | undefined;
   /** Run a registered task function in this process, now (`sig.call()`). */
   callInline(name: string, args: unknown[], kwargs: Record<string, unknown>): Promise<unknown>;
+  /** Run a registered task eagerly in this process (`sig.apply()`). */
+  applyEagerByName(name: string, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): Promise<EagerResult>;
   /** Whether the backend counts chord parts itself. */
   readonly nativeChords: boolean;
 }

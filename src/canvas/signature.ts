@@ -4,8 +4,10 @@
  */
 import { ConfigurationError, type SignatureDict } from '../protocol/index.js';
 import { AsyncResult, type AnyResult } from '../result/index.js';
+import type { EagerResult } from '../result/eager.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import { mergeOptions, toWireOptions, type ApplyOptions, type WireOptions } from './options.js';
+import type { AnySignature, LinkCheck, OutOf, ResOf } from './types.js';
 
 /** What `freeze()` may fix on a signature (C-016). */
 export interface FreezeOptions {
@@ -222,7 +224,12 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
     return new AsyncResult(o.task_id as string, host);
   }
 
-  /** Send this signature as a message; resolves once the broker has it (C-025). */
+  /**
+   * Send this signature as a message; resolves once the broker has it (C-025).
+   * `args` are prepended to the signature's own, so they are what it still
+   * needs (`In`).
+   */
+  applyAsync(args?: Readonly<In>, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<Res>;
   async applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<Res> {
     const host = this.requireHost();
     const d = host.dispatch();
@@ -258,13 +265,27 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
     return (await this.requireHost().callInline(this.task, a, k)) as Awaited<Out>;
   }
 
+  /**
+   * Run eagerly in this process (C-023): the task runs here with a full
+   * request and an EagerResult comes back; links are still sent as messages.
+   */
+  async apply(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<EagerResult<Awaited<Out>>> {
+    const [a, k, o] = this.merge(args, kwargs, toWireOptions(options));
+    return (await this.requireHost().applyEagerByName(this.task, [...a], { ...k }, { ...o })) as EagerResult<Awaited<Out>>;
+  }
+
   /** Send and wait for the value (Celery's `~sig`, C-019). */
   async getValue(options?: { timeout?: number }): Promise<Awaited<Out>> {
     const r = await this.applyAsync();
     return (await (r as AnyResult).get(options)) as Awaited<Out>;
   }
 
-  /** Compose: Celery's `a | b` (C-032). */
+  /**
+   * Compose: Celery's `a | b` (C-032). The result is a chain (or, after a
+   * group, a chord) that needs what this signature needs and produces what
+   * `other` produces; `other` must be able to take this signature's value.
+   */
+  pipe<B extends AnySignature>(other: B & LinkCheck<B, Awaited<Out>>): Signature<In, OutOf<B>, ResOf<B>>;
   pipe(other: Signature): Signature {
     if (!(other instanceof Signature)) throw new TypeError(`unsupported operand for pipe: ${String(other)}`);
     if (!pipeImpl) throw new Error('canvas not initialised: import from "celeriac"');

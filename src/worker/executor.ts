@@ -4,7 +4,7 @@
  * tasks, and soft and hard time limits on the default async pool.
  */
 import { States } from '../backend/index.js';
-import { toWireOptions, type ApplyOptions } from '../canvas/index.js';
+import type { WireOptions } from '../canvas/index.js';
 import { serializeException, SoftTimeLimitExceeded, TimeLimitExceeded, encodeJson, EncodeError } from '../protocol/index.js';
 import { EagerResult } from '../result/eager.js';
 import type { Celeriac } from '../app.js';
@@ -120,9 +120,8 @@ export async function runInline(app: Celeriac, task: Task, args: unknown[], kwar
   return fn(new Context(app, task, req, new AbortController().signal), ...bound);
 }
 
-function eagerRequest(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): TaskRequest {
-  const id = options.taskId ?? app.newId();
-  const o = toWireOptions(options);
+function eagerRequest(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, o: WireOptions): TaskRequest {
+  const id = (o.task_id as string | undefined) ?? app.newId();
   return {
     id,
     name: task.name,
@@ -150,11 +149,11 @@ function eagerRequest(app: Celeriac, task: Task, args: unknown[], kwargs: Record
 }
 
 /** `task.apply()`: run in this process with a request; links are sent as messages (C-023, C-024). */
-export async function runEager(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: ApplyOptions): Promise<EagerResult> {
+export async function runEager(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): Promise<EagerResult> {
   const req = eagerRequest(app, task, args, kwargs, options);
   const outcome = await runTask(app, task, req);
   if (outcome.kind === 'success') {
-    const links = toWireOptions(options).link as Array<{ applyAsync(a: unknown[], k?: unknown, o?: unknown): Promise<unknown> }> | undefined;
+    const links = options.link as Array<{ applyAsync(a: unknown[], k?: unknown, o?: unknown): Promise<unknown> }> | undefined;
     for (const l of links ?? []) await l.applyAsync([outcome.value], {}, { parentId: req.id, rootId: req.rootId });
     return new EagerResult(req.id, States.SUCCESS, outcome.value);
   }
