@@ -39,10 +39,16 @@ export function toError(e: unknown): Error {
  * limit the run is abandoned (its promise is left behind, its slot freed) and
  * fails with TimeLimitExceeded.
  */
-export async function runTask(app: Celeriac, task: Task, req: TaskRequest, abort: AbortController = new AbortController()): Promise<RunOutcome> {
+export async function runTask(
+  app: Celeriac,
+  task: Task,
+  req: TaskRequest,
+  abort: AbortController = new AbortController(),
+  override?: [number | null, number | null],
+): Promise<RunOutcome> {
   const [hardTl, softTl] = req.timelimit;
-  const hard = hardTl ?? task.options.timeLimit;
-  const soft = softTl ?? task.options.softTimeLimit;
+  const hard = hardTl ?? override?.[0] ?? task.options.timeLimit;
+  const soft = softTl ?? override?.[1] ?? task.options.softTimeLimit;
   const clock = app.conf.clock;
   const timers: unknown[] = [];
   try {

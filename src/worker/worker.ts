@@ -4,6 +4,8 @@
  * (`app.worker()`) and behind the `celeriac worker` command.
  */
 import type { Consumer, Delivery } from '../broker/index.js';
+import { EventDispatcher, type ControlledWorker, type RequestInfo } from '../control/index.js';
+import { argsRepr, formatPythonDatetime, kwargsRepr, pyRepr } from '../protocol/index.js';
 import { decodeTaskMessage, MalformedMessageError, NotRegistered, TaskRevokedError, type TaskRequestData } from '../protocol/index.js';
 import type { Celeriac } from '../app.js';
 import { Continuation } from './continuation.js';
@@ -27,6 +29,12 @@ export interface WorkerOptions {
   acksLate?: boolean;
   /** Seconds a graceful stop waits for running tasks. Default 30. */
   shutdownTimeout?: number;
+  /** Send task events (Celery's -E). Worker heartbeats are always sent. Default false. */
+  taskEvents?: boolean;
+  /** Seconds between worker heartbeats. Default 2. */
+  heartbeatInterval?: number;
+  /** Called when a remote `shutdown` command arrives (the CLI exits). Default: stop the worker. */
+  onShutdownRequest?: () => void;
 }
 
 interface Held {
@@ -35,7 +43,7 @@ interface Held {
 }
 
 /** A worker consuming from the app's broker. */
-export class Worker {
+export class Worker implements ControlledWorker {
   /** Node name. */
   readonly hostname: string;
   /** Queues consumed. */
@@ -46,13 +54,22 @@ export class Worker {
   readonly revoked = new RevokedSet();
   /** Number of tasks finished. */
   processed = 0;
+  /** Tasks finished, by name. */
+  readonly processedByName = new Map<string, number>();
+  /** When the worker started (epoch ms). */
+  startedAt = Date.now();
+  private events: EventDispatcher | null = null;
+  private taskEvents: boolean;
+  private heartbeat: NodeJS.Timeout | null = null;
+  private readonly rateOverrides = new Map<string, string | null>();
+  private readonly timeOverrides = new Map<string, [number | null, number | null]>();
   private readonly app: Celeriac;
-  private readonly options: Required<Omit<WorkerOptions, 'queues' | 'hostname'>>;
+  private readonly options: Required<Omit<WorkerOptions, 'queues' | 'hostname' | 'taskEvents' | 'onShutdownRequest'>> & Pick<WorkerOptions, 'onShutdownRequest'>;
   private readonly continuation: Continuation;
   private consumer: Consumer | null = null;
   private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly waiting: Held[] = [];
-  private readonly active = new Map<string, { req: TaskRequest; abort: AbortController; done: Promise<void> }>();
+  private readonly active = new Map<string, { req: TaskRequest; abort: AbortController; done: Promise<void>; started: number }>();
   private readonly scheduled = new Map<unknown, Held>();
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
@@ -69,7 +86,10 @@ export class Worker {
       prefetchMultiplier: options.prefetchMultiplier ?? 4,
       acksLate: options.acksLate ?? false,
       shutdownTimeout: options.shutdownTimeout ?? 30,
+      heartbeatInterval: options.heartbeatInterval ?? 2,
+      onShutdownRequest: options.onShutdownRequest,
     };
+    this.taskEvents = options.taskEvents ?? false;
     this.prefetch = this.concurrency * Math.max(1, this.options.prefetchMultiplier);
     this.continuation = new Continuation(app);
   }
@@ -82,8 +102,15 @@ export class Worker {
   async start(): Promise<void> {
     const broker = await this.app.broker();
     await this.app.resultBackend();
+    this.startedAt = Date.now();
+    this.events = new EventDispatcher(broker, this.hostname, () => this.app.now());
     this.unsubscribeControl = await this.app.control.listen(this);
     this.consumer = await broker.consume(this.queues, (d) => this.onDelivery(d), { prefetch: this.prefetch });
+    void this.events.send('worker-online', this.events.workerFields(0, this.processed, this.options.heartbeatInterval));
+    this.heartbeat = setInterval(() => {
+      void this.events?.send('worker-heartbeat', this.events.workerFields(this.active.size, this.processed, this.options.heartbeatInterval));
+    }, this.options.heartbeatInterval * 1000);
+    this.heartbeat.unref();
     this.log.info({ hostname: this.hostname, queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
 
@@ -141,7 +168,7 @@ export class Worker {
     while (this.active.size < this.concurrency && this.waiting.length && !this.stopping) {
       const held = this.waiting.shift() as Held;
       const abort = new AbortController();
-      const entry = { req: null as unknown as TaskRequest, abort, done: Promise.resolve() };
+      const entry = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
       entry.done = this.process(held, abort, (req) => {
         entry.req = req;
         this.active.set(held.data.id + ':' + Math.random(), entry);
@@ -171,16 +198,19 @@ export class Worker {
       this.hostname,
     );
     started(req);
+    this.taskEvent('task-received', { uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: data.headers.eta, expires: data.headers.expires });
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
     try {
       if (this.revoked.has(req.id)) {
         await this.continuation.onRevoked(req, 'revoked');
+        this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: false });
         return;
       }
       if (req.expires !== null && req.expires < this.app.now()) {
         this.log.info({ id: req.id, name: req.name }, 'discarding expired task');
         await this.continuation.onRevoked(req, 'expired');
+        this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: true });
         return;
       }
       if (!task) {
@@ -197,19 +227,37 @@ export class Worker {
           return;
         }
       }
-      await this.rateLimit(task.name, task.options.rateLimit);
+      await this.rateLimit(task.name, this.rateOverrides.has(task.name) ? (this.rateOverrides.get(task.name) ?? null) : task.options.rateLimit);
+      if (this.revoked.has(req.id)) {
+        await this.continuation.onRevoked(req, 'revoked');
+        return;
+      }
       if (!acksLate) await delivery.ack();
       if (task.options.trackStarted ?? this.app.conf.trackStarted) {
         const backend = await this.app.resultBackend();
         await backend.store({ status: 'STARTED', result: { pid: process.pid, hostname: this.hostname }, traceback: null, children: [], date_done: null, task_id: req.id });
       }
-      const outcome = await runTask(this.app, task, req, abort);
-      if (outcome.kind === 'success') await this.continuation.onSuccess(req, outcome.value);
-      else if (outcome.kind === 'failure') {
+      this.taskEvent('task-started', { uuid: req.id });
+      const t0 = performance.now();
+      const outcome = await runTask(this.app, task, req, abort, this.timeOverrides.get(task.name));
+      const runtime = (performance.now() - t0) / 1000;
+      this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
+      if (outcome.kind === 'success') {
+        await this.continuation.onSuccess(req, outcome.value);
+        this.taskEvent('task-succeeded', { uuid: req.id, result: pyRepr(outcome.value), runtime });
+      } else if (outcome.kind === 'failure') {
         const revokedTerminate = abort.signal.aborted && abort.signal.reason instanceof TaskRevokedError;
-        if (revokedTerminate) await this.continuation.onRevoked(req, 'terminated');
-        else await this.continuation.onFailure(req, outcome.error, outcome.traceback);
-      } else if (outcome.kind === 'retry') await this.continuation.onRetry(req, outcome.retry);
+        if (revokedTerminate) {
+          await this.continuation.onRevoked(req, 'terminated');
+          this.taskEvent('task-revoked', { uuid: req.id, terminated: true, signum: 15, expired: false });
+        } else {
+          await this.continuation.onFailure(req, outcome.error, outcome.traceback);
+          this.taskEvent('task-failed', { uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback });
+        }
+      } else if (outcome.kind === 'retry') {
+        await this.continuation.onRetry(req, outcome.retry);
+        this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
+      }
     } finally {
       await delivery.ack();
     }
@@ -221,6 +269,85 @@ export class Worker {
     if (!b) this.buckets.set(name, (b = new TokenBucket(parseRate(rate), () => this.app.now())));
     const wait = b.reserve();
     if (wait > 0) await new Promise<void>((r) => this.app.conf.clock.setTimeout(r, wait));
+  }
+
+  private taskEvent(type: string, fields: Record<string, unknown>): void {
+    if (this.taskEvents) void this.events?.send(type, fields);
+  }
+
+  private info(req: TaskRequest, acknowledged: boolean, started: number | null): RequestInfo {
+    return {
+      id: req.id,
+      name: req.name,
+      args: req.args,
+      kwargs: req.kwargs,
+      type: req.name,
+      hostname: this.hostname,
+      time_start: started,
+      acknowledged,
+      delivery_info: { exchange: req.deliveryInfo.exchange, routing_key: req.deliveryInfo.routingKey, priority: req.deliveryInfo.priority, redelivered: req.deliveryInfo.redelivered },
+      worker_pid: process.pid,
+    };
+  }
+
+  private dataInfo(d: TaskRequestData, queue: string): RequestInfo {
+    return this.info(requestFromMessage(d, { exchange: '', routingKey: queue, queue, redelivered: false, priority: null }, this.hostname), false, null);
+  }
+
+  /** @internal control: running tasks. */
+  activeInfo(): RequestInfo[] {
+    return [...this.active.values()].filter((a) => a.req).map((a) => this.info(a.req, true, a.started / 1000));
+  }
+
+  /** @internal control: reserved tasks. */
+  reservedInfo(): RequestInfo[] {
+    return this.waiting.map((h) => this.dataInfo(h.data, h.delivery.queue));
+  }
+
+  /** @internal control: tasks waiting for their ETA. */
+  scheduledInfo(): Array<{ eta: string; priority: number | null; request: RequestInfo }> {
+    return [...this.scheduled.values()].map((h) => ({ eta: formatPythonDatetime(new Date(h.data.eta ?? 0), '+00:00'), priority: null, request: this.dataInfo(h.data, h.delivery.queue) }));
+  }
+
+  /** @internal control: registered task names. */
+  registeredNames(): string[] {
+    return [...this.app.tasks.keys()].filter((n) => !n.startsWith('celery.')).sort();
+  }
+
+  /** @internal control: revoked ids. */
+  revokedIds(): string[] {
+    return this.revoked.list();
+  }
+
+  /** @internal control: state of a task id on this worker. */
+  stateOf(id: string): [string, RequestInfo] | null {
+    for (const a of this.active.values()) if (a.req?.id === id) return ['active', this.info(a.req, true, a.started / 1000)];
+    for (const h of this.waiting) if (h.data.id === id) return ['reserved', this.dataInfo(h.data, h.delivery.queue)];
+    for (const h of this.scheduled.values()) if (h.data.id === id) return ['scheduled', this.dataInfo(h.data, h.delivery.queue)];
+    return null;
+  }
+
+  /** @internal control: change a task type's rate limit on this worker. */
+  setRateLimit(task: string, rate: string | null): void {
+    if (rate !== null) parseRate(rate);
+    this.rateOverrides.set(task, rate);
+    this.buckets.delete(task);
+  }
+
+  /** @internal control: change a task type's time limits on this worker. */
+  setTimeLimit(task: string, hard: number | null, soft: number | null): void {
+    this.timeOverrides.set(task, [hard, soft]);
+  }
+
+  /** @internal control: turn task events on or off. */
+  setEvents(enabled: boolean): void {
+    this.taskEvents = enabled;
+  }
+
+  /** @internal control: a remote shutdown. */
+  requestShutdown(): void {
+    if (this.options.onShutdownRequest) this.options.onShutdownRequest();
+    else void this.stop();
   }
 
   /** Revoke ids on this worker; with terminate, abort running ones. */
@@ -248,6 +375,8 @@ export class Worker {
     await Promise.race([running, timeout]);
     await this.consumer?.cancel();
     await this.unsubscribeControl?.();
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.events?.send('worker-offline', this.events.workerFields(0, this.processed, this.options.heartbeatInterval));
     this.app.forgetWorker(this);
   }
 }

@@ -1,0 +1,95 @@
+/** Remote control, inspection and events over the pidbox, on memory://. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { receiveEvents, type CeleryEvent } from '../../src/control/index.js';
+import type { TaskContext } from '../../src/index.js';
+import { makeApp } from '../support/tasks.js';
+
+const t = makeApp();
+const { app, add } = t;
+const T = { timeout: 5 };
+const events: CeleryEvent[] = [];
+let stopEvents: () => Promise<void>;
+
+const hold = app.task('ctl.hold', (self: TaskContext, ms: number) => new Promise<string>((resolve, reject) => {
+  const timer = setTimeout(() => resolve('finished'), ms);
+  self.signal.addEventListener('abort', () => {
+    clearTimeout(timer);
+    reject(self.signal.reason);
+  });
+}), { bind: true });
+
+beforeAll(async () => {
+  stopEvents = await receiveEvents(await app.broker(), (ev) => events.push(ev));
+  await app.worker({ hostname: 'w1@test', concurrency: 2, taskEvents: true, heartbeatInterval: 0.05 });
+});
+afterAll(async () => {
+  await stopEvents();
+  await app.close();
+});
+
+describe('remote control', () => {
+  it('ping answers pong from every worker', async () => {
+    expect(await app.control.ping({ timeout: 0.2 })).toEqual({ 'w1@test': { ok: 'pong' } });
+  });
+  it('a destination that is not this worker gets no answer', async () => {
+    expect(await app.control.ping({ timeout: 0.1, destination: ['other@host'] })).toEqual({});
+  });
+  it('inspect registered, active, scheduled, revoked and stats', async () => {
+    const running = await hold.delay(300);
+    const later = await add.applyAsync([1, 1], {}, { countdown: 30 });
+    await new Promise((r) => setTimeout(r, 50));
+    const registered = (await app.control.inspect('registered', {}, { timeout: 0.2 }))['w1@test'] as string[];
+    expect(registered).toContain('tasks.add');
+    expect(registered).toContain('ctl.hold');
+    const active = (await app.control.inspect('active', {}, { timeout: 0.2 }))['w1@test'] as Array<{ id: string; name: string }>;
+    expect(active.map((a) => a.id)).toContain(running.id);
+    const scheduled = (await app.control.inspect('scheduled', {}, { timeout: 0.2 }))['w1@test'] as Array<{ request: { id: string } }>;
+    expect(scheduled.map((s) => s.request.id)).toContain(later.id);
+    await later.revoke();
+    await new Promise((r) => setTimeout(r, 30));
+    expect((await app.control.inspect('revoked', {}, { timeout: 0.2 }))['w1@test']).toContain(later.id);
+    const stats = (await app.control.inspect('stats', {}, { timeout: 0.2 }))['w1@test'] as { pool: { 'max-concurrency': number } };
+    expect(stats.pool['max-concurrency']).toBe(2);
+    expect(await running.get(T)).toBe('finished');
+  });
+  it('an unknown command is answered with an error', async () => {
+    expect(await app.control.inspect('no_such_command', {}, { timeout: 0.2 })).toEqual({ 'w1@test': { error: "KeyError('no_such_command')" } });
+  });
+  it('revoke with terminate stops a running task: REVOKED "terminated"', async () => {
+    const r = await hold.delay(5000);
+    await new Promise((res) => setTimeout(res, 50));
+    await r.revoke({ terminate: true });
+    await expect(r.get(T)).rejects.toThrow('terminated');
+    expect(await r.state()).toBe('REVOKED');
+  });
+  it('rate_limit changes a task type’s limit on the worker', async () => {
+    const replies = await app.control.rateLimit('tasks.add', '1000/s', { reply: true, timeout: 0.2 });
+    expect(replies['w1@test']).toEqual({ ok: 'new rate limit set successfully' });
+    expect(await (await add.delay(1, 2)).get(T)).toBe(3);
+  });
+});
+
+describe('events', () => {
+  it('task-received, task-started and task-succeeded in Celery’s format; worker-online and heartbeats', async () => {
+    const r = await add.delay(20, 22);
+    await r.get(T);
+    await new Promise((res) => setTimeout(res, 100));
+    const mine = events.filter((e) => e.uuid === r.id).map((e) => e.type);
+    expect(mine).toEqual(['task-received', 'task-started', 'task-succeeded']);
+    const ok = events.find((e) => e.uuid === r.id && e.type === 'task-succeeded')!;
+    expect(ok.result).toBe('42');
+    expect(ok.hostname).toBe('w1@test');
+    expect(typeof ok.timestamp).toBe('number');
+    expect(typeof ok.clock).toBe('number');
+    const received = events.find((e) => e.uuid === r.id && e.type === 'task-received')!;
+    expect(received.args).toBe('(20, 22)');
+    expect(events.some((e) => e.type === 'worker-heartbeat' && e.sw_ident === 'celeriac' && e.freq === 0.05)).toBe(true);
+  });
+  it('a failing task sends task-failed with the exception', async () => {
+    const r = await t.fail.delay(1);
+    await r.get(T).catch(() => undefined);
+    await new Promise((res) => setTimeout(res, 50));
+    const failed = events.find((e) => e.uuid === r.id && e.type === 'task-failed');
+    expect(failed?.exception).toBe("ValueError('boom [1]')");
+  });
+});
