@@ -62,6 +62,35 @@ export function encodeJson(value: unknown): string {
   return text;
 }
 
+/**
+ * Encode like `encodeJson`, laid out as Python's `json.dumps` lays it out:
+ * `", "` and `": "` separators and non-ASCII characters escaped. Use it for
+ * text compared byte for byte with what a Python peer writes, such as the
+ * members of the chord counter's sorted set (celery-wire.md §4.4), so that a
+ * part reported by both a Python and a celeriac worker is counted once.
+ */
+export function encodeJsonPython(value: unknown): string {
+  const text = encodeJson(value);
+  let out = '';
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    const code = text.charCodeAt(i);
+    if (inString) {
+      if (c === '\\') {
+        out += c + text[++i];
+        continue;
+      }
+      if (c === '"') inString = false;
+      out += code < 0x20 || code > 0x7e ? `\\u${code.toString(16).padStart(4, '0')}` : c;
+    } else {
+      if (c === '"') inString = true;
+      out += c === ',' ? ', ' : c === ':' ? ': ' : c;
+    }
+  }
+  return out;
+}
+
 const TYPE_KEY = '__type__';
 
 function unwrapTyped(value: unknown): unknown {
@@ -89,9 +118,11 @@ function decodeTypedEnvelope(obj: Record<string, unknown>): unknown {
       return String(v);
     case 'uuid':
       return typeof v === 'object' && v !== null && 'hex' in v ? hexToUuid(String((v as { hex: unknown }).hex)) : String(v);
+    // Bytes come back as bytes (a Buffer), as kombu decodes them: the base64 text is not the value.
     case 'bytes':
+      return Buffer.from(String(v), 'utf8');
     case 'base64':
-      return String(v);
+      return Buffer.from(String(v), 'base64');
     default:
       throw new JsonDecodeError(`Unsupported type: ${JSON.stringify(obj.__type__)} in a kombu typed value`);
   }

@@ -93,6 +93,8 @@ export interface TaskSendSpec {
   replyTo: string;
   priority?: number | null;
   extraHeaders?: Record<string, unknown> | null;
+  /** The sender's clock (epoch ms) that `eta`/`expires` were computed from; the `expiration` TTL is taken from it. Default: `Date.now()`. */
+  now?: number;
 }
 
 /** A decoded task message, ready for the worker. */
@@ -115,7 +117,7 @@ export const JSON_CONTENT_TYPE = 'application/json';
 
 /** Encode a task into a protocol v2 message. */
 export function encodeTaskMessage(spec: TaskSendSpec): WireMessage {
-  const now = Date.now();
+  const now = spec.now ?? Date.now();
   const headers: Record<string, unknown> = {
     lang: 'ts',
     task: spec.name,
@@ -201,7 +203,11 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
     throw new MalformedMessageError(`body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
   const h = msg.headers ?? {};
-  if (typeof h.task !== 'string') return decodeV1(body, msg);
+  if (typeof h.task !== 'string') {
+    // A v2 body ([args, kwargs, embed]) without the task header is not a v1 message either.
+    if (Array.isArray(body)) throw new MalformedMessageError('header "task" is missing (a protocol v2 message names its task in the headers)');
+    return decodeV1(body, msg);
+  }
   if (typeof h.id !== 'string' || !h.id) throw new MalformedMessageError('header "id" is missing');
   let args: unknown;
   let kwargs: unknown;

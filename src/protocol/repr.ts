@@ -22,6 +22,8 @@ export function pyRepr(v: unknown, depth = 0): string {
   if (Array.isArray(v)) return `[${v.map((x) => pyRepr(x, depth + 1)).join(', ')}]`;
   if (v instanceof Date) return pyStr(v.toISOString());
   if (v instanceof Error) return `${v.name}(${pyStr(v.message)})`;
+  // A value with a wire form (a Signature) is shown as that form, as Celery shows a signature as its dict.
+  if (typeof (v as { toJSON?: unknown }).toJSON === 'function') return pyRepr((v as { toJSON(): unknown }).toJSON(), depth + 1);
   if (typeof v === 'object') {
     const parts = Object.entries(v as Record<string, unknown>).map(([k, x]) => `${pyStr(k)}: ${pyRepr(x, depth + 1)}`);
     return `{${parts.join(', ')}}`;
