@@ -213,6 +213,7 @@ export class Celeriac implements TaskHost {
     else if (typeof o.expires === 'string') expires = new Date(parseCeleryTime(o.expires) as number);
     const queue = (o.queue as string | undefined) ?? task?.options.queue ?? route?.queue ?? this.conf.defaultQueue;
     const message = encodeTaskMessage({
+      now,
       name,
       id,
       args,

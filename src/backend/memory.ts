@@ -109,8 +109,8 @@ export class MemoryBackend implements ResultBackend {
     this.chord(groupId).size = size;
   }
 
-  async addToChord(groupId: string, n: number): Promise<void> {
-    this.chord(groupId).extra += n;
+  async addToChord(groupId: string, n: number): Promise<number> {
+    return (this.chord(groupId).extra += n);
   }
 
   async chordDone(groupId: string): Promise<void> {

@@ -113,8 +113,8 @@ export interface ResultBackend {
   deleteGroup(groupId: string): Promise<void>;
   /** Record a chord's header size before its parts can report (the `.s` key). */
   setChordSize(groupId: string, size: number): Promise<void>;
-  /** Raise a running chord's size by `n` (Task.add_to_chord: the `.t` key). */
-  addToChord(groupId: string, n: number): Promise<void>;
+  /** Raise a running chord's size by `n` (Task.add_to_chord: the `.t` key); resolves to the new number of additions. */
+  addToChord(groupId: string, n: number): Promise<number>;
   /** The chord body was dispatched (or failed): drop the counter. */
   chordDone(groupId: string): Promise<void>;
   /** Close connections. */

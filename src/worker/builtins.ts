@@ -1,6 +1,7 @@
 /** Celery's built-in tasks (celery-wire.md §7), registered in every worker. */
 import { fromDict, Group, xstarmap, splitChunks, type Signature } from '../canvas/index.js';
-import type { SignatureDict } from '../protocol/index.js';
+import { ChordError, excRepr, serializeException, type SignatureDict } from '../protocol/index.js';
+import { Continuation } from './continuation.js';
 import type { Celeriac } from '../app.js';
 import type { TaskContext } from '../worker/request.js';
 
@@ -43,8 +44,7 @@ export function registerBuiltins(app: Celeriac): void {
   app.task(
     'celery.chord_unlock',
     async (self: TaskContext, groupId: string, body: unknown, kwargs: Record<string, unknown> = {}) => {
-      const tuples = (kwargs.result as unknown[]) ?? [];
-      const results = tuples.map((t) => app.resultFromTuple(t as never));
+      const results = ((kwargs.result as unknown[]) ?? []).map((t) => app.resultFromTuple(t as never));
       for (const r of results) {
         if (!(await r.ready())) self.retry({ countdown: 1, maxRetries: null });
       }
@@ -52,16 +52,14 @@ export function registerBuiltins(app: Celeriac): void {
       for (const r of results) {
         const v = await r.get({ propagate: false, allowInsideTask: true });
         if (v instanceof Error) {
-          const { ChordError } = await import('../protocol/index.js');
-          const err = new ChordError(`Dependency ${r.id} raised ${v.name}(${JSON.stringify(v.message)})`);
-          const b = fromDict(body as SignatureDict, app);
-          const backend = await app.resultBackend();
-          const { serializeException } = await import('../protocol/index.js');
-          if (b.id) await backend.store({ status: 'FAILURE', result: serializeException(err), traceback: err.stack ?? null, children: [], date_done: new Date().toISOString().replace('Z', ''), task_id: b.id });
+          const info = serializeException(v);
+          const err = new ChordError(`Dependency ${r.id} raised ${excRepr(info.exc_type, info.exc_message as unknown[])}`);
+          await new Continuation(app).failBody(self.request, fromDict(body as SignatureDict, app), err);
           return null;
         }
         values.push(v);
       }
+      void groupId;
       await fromDict(body as SignatureDict, app).applyAsync([values]);
       return null;
     },

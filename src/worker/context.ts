@@ -8,6 +8,9 @@ import type { Task } from '../task.js';
 import { buildMeta } from './meta.js';
 import type { RetryOptions, TaskContext, TaskRequest } from './request.js';
 
+/** Group index of parts added by addToChord: after any header (Celery leaves them unindexed, so their order is arbitrary). */
+const ADDED_INDEX_BASE = 1_000_000_000;
+
 /** Thrown by `retry()`: carries what the worker needs to re-send. */
 export class RetryRequest extends Retry {
   /** @internal */
@@ -63,8 +66,10 @@ export class Context implements TaskContext {
     if (!req.groupId || !req.chord) throw new TaskError('ValueError: Current task is not member of any chord');
     const backend = await this.app.resultBackend();
     const s = sig.clone().bind(this.app);
-    const result = s.freeze({ groupId: req.groupId, chord: fromDict(req.chord, this.app), rootId: req.rootId });
-    await backend.addToChord(req.groupId, 1);
+    const added = await backend.addToChord(req.groupId, 1);
+    // Added parts sort after the header, in the order they were added.
+    const groupIndex = ADDED_INDEX_BASE + (typeof added === 'number' ? added : 0);
+    const result = s.freeze({ groupId: req.groupId, chord: fromDict(req.chord, this.app), rootId: req.rootId, groupIndex });
     const d = this.app.dispatch();
     this.app.runAs(req, () => s.applyInto(d, [], {}, { parent_id: req.id, root_id: req.rootId }));
     await d.flush();

@@ -207,7 +207,8 @@ export class Continuation {
         await d.flush();
       }
     } catch (e) {
-      const err = new ChordError(`Callback error: ${toError(e).name}(${JSON.stringify(toError(e).message)})`);
+      const info = serializeException(toError(e));
+      const err = new ChordError(`Callback error: ${excRepr(info.exc_type, info.exc_message as unknown[])}`);
       this.log.error({ err: e, groupId }, 'chord body could not be sent');
       await this.failBody(req, body, err);
     }
@@ -232,7 +233,7 @@ export class Continuation {
   }
 
   /** Every body result becomes FAILURE with the ChordError; the body's errbacks run once (C-119, C-123, C-125). */
-  private async failBody(req: TaskRequest, body: Signature, err: ChordError): Promise<void> {
+  async failBody(req: TaskRequest, body: Signature, err: ChordError): Promise<void> {
     const exc = serializeException(err);
     const tb = formatTraceback(err);
     await this.markFailed(req, body, exc, tb);
