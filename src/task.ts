@@ -3,7 +3,7 @@
  * parameter and return types flowing into signatures and results.
  */
 import { Chunks, Signature, toWireOptions, xmap, xstarmap, type ApplyOptions, type CanvasHost } from './canvas/index.js';
-import type { Drop, Immutable, PrefixOf } from './canvas/types.js';
+import type { Immutable, KwArgs, MapItem, Missing, SuffixOf } from './canvas/types.js';
 import type { AsyncResult } from './result/index.js';
 import { parseParams, type ParamInfo } from './params.js';
 import type { TaskContext } from './worker/request.js';
@@ -115,19 +115,31 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     };
   }
 
-  /** A signature with args, kwargs and options (C-002). */
-  signature<P extends PrefixOf<A>>(args?: P, kwargs?: Record<string, unknown>, options?: ApplyOptions): Signature<Drop<A, P>, R, AsyncResult<Awaited<R>>> {
+  /**
+   * A signature with args, kwargs and options (C-002). `args` fix the task's
+   * trailing parameters, as with `.s()`. With `{ immutable: true }` the args
+   * must be complete. Keyword arguments switch argument checking off (the
+   * compiler cannot see parameter names): the signature then takes any args.
+   */
+  signature<P extends SuffixOf<A> = Extract<SuffixOf<A>, []>>(args?: P, kwargs?: Record<string, never>, options?: ApplyOptions & { immutable?: false }): Signature<Missing<A, P>, R, AsyncResult<Awaited<R>>>;
+  signature(args: Readonly<A>, kwargs: Record<string, never> | undefined, options: ApplyOptions & { immutable: true }): Immutable<Signature<[], R, AsyncResult<Awaited<R>>>>;
+  signature<K extends Record<string, unknown>>(args: readonly unknown[] | undefined, kwargs: KwArgs<K>, options?: ApplyOptions): Signature<unknown[], R, AsyncResult<Awaited<R>>>;
+  signature(args?: readonly unknown[], kwargs?: Record<string, unknown>, options?: ApplyOptions): Signature {
     const { immutable, ...rest } = options ?? {};
     return new Signature({ task: this.name, args: args ?? [], kwargs, options: toWireOptions(rest), immutable: immutable ?? false }, this.host);
   }
 
-  /** A partial signature: `sub.s(10)` still needs `x` (C-002, C-009). */
-  s<P extends PrefixOf<A>>(...args: P): Signature<Drop<A, P>, R, AsyncResult<Awaited<R>>> {
-    return new Signature({ task: this.name, args }, this.host);
+  /**
+   * A partial signature (C-002, C-009). Its args are the task's *trailing*
+   * parameters, because a parent's value and `delay`'s args are prepended:
+   * `sub.s(10)` still needs `x`, and `sub.s(10).delay(30)` runs `sub(30, 10)`.
+   */
+  s<P extends SuffixOf<A>>(...args: P): Signature<Missing<A, P>, R, AsyncResult<Awaited<R>>> {
+    return new Signature({ task: this.name, args }, this.host) as Signature<Missing<A, P>, R, AsyncResult<Awaited<R>>>;
   }
 
-  /** An immutable signature: it ignores parent values and partial args (C-013). */
-  si<P extends PrefixOf<A>>(...args: P): Immutable<Signature<[], R, AsyncResult<Awaited<R>>>> {
+  /** An immutable signature with all its args: it ignores parent values and partial args, so it takes none (C-013). */
+  si(...args: A): Immutable<Signature<[], R, AsyncResult<Awaited<R>>>> {
     return new Signature({ task: this.name, args, immutable: true }, this.host) as Immutable<Signature<[], R, AsyncResult<Awaited<R>>>>;
   }
 
@@ -140,8 +152,13 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
     return this.base().applyAsync(args) as Promise<AsyncResult<Awaited<R>>>;
   }
 
-  /** Send with args, kwargs and options. */
-  applyAsync(args: Partial<A> | unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<Awaited<R>>> {
+  /**
+   * Send with args, kwargs and options. Keyword arguments switch argument
+   * checking off (the compiler cannot see parameter names).
+   */
+  applyAsync(args?: Readonly<A>, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>>;
+  applyAsync<K extends Record<string, unknown>>(args: readonly unknown[] | undefined, kwargs: KwArgs<K>, options?: ApplyOptions): Promise<AsyncResult<Awaited<R>>>;
+  applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<AsyncResult<Awaited<R>>> {
     return this.base().applyAsync(args, kwargs, options) as Promise<AsyncResult<Awaited<R>>>;
   }
 
@@ -151,23 +168,28 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
   }
 
   /** Run eagerly in this process with a full request; returns an EagerResult (C-023). Links are still sent. */
-  apply(args: A | unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<import('./result/eager.js').EagerResult<Awaited<R>>> {
+  apply(args?: Readonly<A>, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<import('./result/eager.js').EagerResult<Awaited<R>>>;
+  apply<K extends Record<string, unknown>>(args: readonly unknown[] | undefined, kwargs: KwArgs<K>, options?: ApplyOptions): Promise<import('./result/eager.js').EagerResult<Awaited<R>>>;
+  apply(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<import('./result/eager.js').EagerResult<Awaited<R>>> {
     return this.host.applyEager(this as unknown as Task, [...args], kwargs, options) as Promise<import('./result/eager.js').EagerResult<Awaited<R>>>;
   }
 
-  /** One message calling the task once per item: `xsum.map([[1, 2], [3]])` (C-135). */
-  map(it: Iterable<A[0]>): Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>> {
-    return xmap(this.base(), it, this.host) as Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>;
+  /**
+   * One message calling the task once per item: `xsum.map([[1, 2], [3]])`
+   * (C-135). The task must be callable with one argument. Immutable, like Celery's.
+   */
+  map(it: Iterable<MapItem<A>>): Immutable<Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>> {
+    return xmap(this.base(), it, this.host) as Immutable<Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>>;
   }
 
-  /** One message calling the task with each item spread as args: `add.starmap([[1, 2]])` (C-136). */
-  starmap(it: Iterable<A>): Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>> {
-    return xstarmap(this.base(), it, this.host) as Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>;
+  /** One message calling the task with each item spread as args: `add.starmap([[1, 2]])` (C-136). Immutable. */
+  starmap(it: Iterable<Readonly<A>>): Immutable<Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>> {
+    return xstarmap(this.base(), it, this.host) as Immutable<Signature<[], Array<Awaited<R>>, AsyncResult<Array<Awaited<R>>>>>;
   }
 
-  /** Items split into starmap parts of `n`, sent as a group (C-138). */
-  chunks(it: Iterable<A>, n: number): Chunks<Awaited<R>> {
-    return new Chunks<Awaited<R>>(this.base(), it, n, this.host);
+  /** Items split into starmap parts of `n`, sent as a group (C-138); the values are a list per part. Immutable. */
+  chunks(it: Iterable<Readonly<A>>, n: number): Immutable<Chunks<Awaited<R>>> {
+    return new Chunks<Awaited<R>>(this.base(), it, n, this.host) as Immutable<Chunks<Awaited<R>>>;
   }
 
   toString(): string {

@@ -1,6 +1,6 @@
 /** The canvas: signatures and the primitives built from them. */
 import { ConfigurationError } from '../protocol/index.js';
-import type { GroupResult } from '../result/index.js';
+import type { AnyResult } from '../result/index.js';
 import { Chain } from './chain.js';
 import { Chord } from './chord.js';
 import { Group } from './group.js';
@@ -8,7 +8,7 @@ import type { CanvasHost } from './host.js';
 import { toWireOptions, type ApplyOptions } from './options.js';
 import './pipe.js';
 import { fromDict, Signature } from './signature.js';
-import type { AnySignature, CheckChain, ChainRes, InOf, OutOf } from './types.js';
+import type { AnySignature, BodyCheck, ChainIn, ChainOut, ChainRes, CheckChain, ChordHeader, GroupIn, GroupMembers, GroupOut, HeaderIn, HeaderOut, OutOf, ResOf } from './types.js';
 
 export { Signature, fromDict, maybeSignature, type FreezeOptions } from './signature.js';
 export { Chain } from './chain.js';
@@ -23,47 +23,41 @@ export type * from './types.js';
 
 /**
  * `chain(a, b, c)`: run in sequence, each value prepended to the next step's
- * args. A step that cannot take the previous value fails to compile.
+ * args. Typed as a chain that needs what `a` needs and produces what `c`
+ * produces; a step that cannot take the previous value fails to compile
+ * (immutable `.si()` steps fit after anything).
  */
-export function chain<T extends readonly AnySignature[]>(...tasks: T & CheckChain<T>): Chain<InOf<T[0]>, OutOf<T[number] & T[[...T, never][0] extends never ? 0 : 0]>, ChainRes<T>> & {
-  readonly __types?: { in: InOf<T[0]>; out: LastOut<T>; res: ChainRes<T> };
-} {
+export function chain<T extends AnySignature[]>(...tasks: CheckChain<T>): Chain<ChainIn<T>, ChainOut<T>, ChainRes<T>> {
   return new Chain([...(tasks as readonly Signature[])]) as never;
 }
 
-type LastOut<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? OutOf<L> : unknown;
-
-/** `group(a, b, …)` or `group([a, b, …])`: run in parallel; the values come back in this order. */
-export function group<T extends AnySignature>(...tasks: Array<T | readonly T[]>): Group<InOf<T>, Array<OutOf<T>>> {
+/**
+ * `group(a, b, …)` or `group([a, b, …])`: run in parallel; the values come
+ * back in this order, nested groups flattened. Typed as a group that needs
+ * what every member accepts and produces the list of member values.
+ */
+export function group<T extends ReadonlyArray<AnySignature | readonly AnySignature[]>>(...tasks: T): Group<GroupIn<GroupMembers<T>>, GroupOut<GroupMembers<T>>> {
   const flat: Signature[] = [];
   for (const t of tasks) {
     if (Array.isArray(t)) flat.push(...(t as readonly Signature[]));
     else flat.push(t as Signature);
   }
-  return new Group(flat) as Group<InOf<T>, Array<OutOf<T>>>;
+  return new Group(flat) as never;
 }
-
-/** Shown by the compiler when a chord body cannot take the list of header values. */
-export interface ChordBodyMismatch<Values, Needs> {
-  readonly 'the chord body cannot take the header values': Values;
-  readonly 'it needs': Needs;
-}
-
-type BodyFits<B, V> = B extends { readonly immutable: true } ? B : [V] extends InOf<B> ? B : InOf<B> extends [V, ...unknown[]] ? B : ChordBodyMismatch<V, InOf<B>>;
-
-type HeaderOut<H> = H extends Group<unknown[], infer O> ? O : H extends readonly (infer S)[] ? Array<OutOf<S>> : unknown[];
 
 /**
  * `chord(header, body)`: run the header in parallel, then the body with the
- * list of header values in header order. Without a body, give one later with
- * `.withBody(body)`.
+ * list of header values in header order. The body must accept that list
+ * (or be immutable); the chord produces what the body produces. Without a
+ * body, give one later with `.withBody(body)`.
  */
-export function chord<H extends readonly AnySignature[] | Group<unknown[], unknown[]>, B extends AnySignature>(
+export function chord<H extends ChordHeader, B extends AnySignature>(
   header: H,
-  body: B & BodyFits<B, HeaderOut<H>>,
+  body: B & BodyCheck<B, HeaderOut<H>>,
   options?: ApplyOptions,
-): Chord<H extends Group<infer I, unknown[]> ? I : InOf<H extends readonly (infer S)[] ? S : never>, OutOf<B>, import('./types.js').ResOf<B>>;
-export function chord<H extends readonly AnySignature[] | Group<unknown[], unknown[]>>(header: H): Chord<unknown[], unknown, GroupResult>;
+): Chord<HeaderIn<H>, OutOf<B>, ResOf<B>>;
+/** A chord without a body yet: it cannot be sent until `.withBody(body)` gives one. */
+export function chord<H extends ChordHeader>(header: H): Chord<HeaderIn<H>, unknown, AnyResult>;
 export function chord(header: readonly Signature[] | Group, body?: Signature, options?: ApplyOptions): Chord {
   return new Chord(header as Group, body ?? null, toWireOptions(options));
 }

@@ -7,7 +7,7 @@ import { AsyncResult, type AnyResult } from '../result/index.js';
 import type { EagerResult } from '../result/eager.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import { mergeOptions, toWireOptions, type ApplyOptions, type WireOptions } from './options.js';
-import type { AnySignature, LinkCheck, OutOf, ResOf } from './types.js';
+import type { AnySignature, KwArgs, LinkCheck, OutOf, ResOf } from './types.js';
 
 /** What `freeze()` may fix on a signature (C-016). */
 export interface FreezeOptions {
@@ -230,6 +230,8 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
    * needs (`In`).
    */
   applyAsync(args?: Readonly<In>, kwargs?: Record<string, unknown>, options?: ApplyOptions): Promise<Res>;
+  /** With keyword arguments, args are not checked (the compiler cannot see parameter names). */
+  applyAsync<K extends Record<string, unknown>>(args: readonly unknown[] | undefined, kwargs: KwArgs<K>, options?: ApplyOptions): Promise<Res>;
   async applyAsync(args: readonly unknown[] = [], kwargs: Record<string, unknown> = {}, options: ApplyOptions = {}): Promise<Res> {
     const host = this.requireHost();
     const d = host.dispatch();
