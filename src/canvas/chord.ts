@@ -171,8 +171,27 @@ export class Chord<In extends unknown[] = unknown[], Out = unknown, Res extends 
 
   override toDict(): SignatureDict {
     const d = super.toDict();
-    d.kwargs = { kwargs: {}, header: this.header.toDict(), body: this.body ? this.body.toDict() : null };
+    const header = this.header.toDict();
+    withoutHeaderGroupId(header, this.header.options.task_id);
+    d.kwargs = { kwargs: {}, header, body: this.body ? this.body.toDict() : null };
     return d;
+  }
+}
+
+/**
+ * Drop the header's group id from its members' options in the dict form, as
+ * Celery's own client does. A Python worker rebuilding the chord from the dict
+ * loses the header's `task_id` (`_maybe_group` keeps only the member list), so
+ * it picks a fresh group id for the chord-size key; a member that still carried
+ * the old `group_id` would keep it (`freeze` never overwrites one) and report to
+ * a counter nobody sized, so the body never ran.
+ */
+function withoutHeaderGroupId(d: SignatureDict, gid: unknown): void {
+  if (gid === undefined) return;
+  const members = (d.kwargs as { tasks?: SignatureDict[] } | undefined)?.tasks;
+  for (const m of members ?? []) {
+    if (m.options && m.options.group_id === gid) delete m.options.group_id;
+    if (m.subtask_type === 'chain' || m.subtask_type === 'group') withoutHeaderGroupId(m, gid);
   }
 }
 
