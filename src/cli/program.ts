@@ -1,0 +1,137 @@
+/** The `celeriac` command line: commands, options and their parsing (Commander). */
+import { readFileSync } from 'node:fs';
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { runCall } from './call-command.js';
+import { ExitCode } from './errors.js';
+import { Env, LOG_LEVELS } from './load-app.js';
+import { runResult } from './result-command.js';
+import { runWorker } from './worker-command.js';
+
+function version(): string {
+  try {
+    // Two levels up from both src/cli/ and dist/cli/.
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return '0.0.0';
+  }
+}
+
+function positiveInt(name: string) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
+    return n;
+  };
+}
+
+function seconds(v: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError('must be a number of seconds (>= 0).');
+  return n;
+}
+
+function priority(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 255) throw new InvalidArgumentError('must be an integer from 0 to 255 (0–9 on Redis).');
+  return n;
+}
+
+function list(v: string, previous: string[] = []): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!items.length) throw new InvalidArgumentError('must name at least one queue.');
+  return [...previous, ...items];
+}
+
+function logLevel(v: string): string {
+  const l = v.toLowerCase();
+  if (![...LOG_LEVELS, 'warning', 'critical', 'fatal'].includes(l)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}.`);
+  return l;
+}
+
+const EPILOG = `
+Exit codes:
+  0  done (worker: stopped cleanly after SIGTERM/SIGINT)
+  1  startup or configuration error (bad -A path, no app exported, cannot connect)
+  2  usage error (unknown command or option, bad value)
+  3  call --wait / result: the task failed or was revoked
+  4  call --wait / result --wait: timed out; worker: tasks still running at --shutdown-timeout
+  128+N  worker: forced exit by a second signal N
+
+Overrides (-b, --result-backend, -l) reach the app module through the environment,
+set before it is imported: ${Env.broker}, ${Env.backend}, ${Env.logLevel}.
+Build the app from them, e.g. new Celeriac({ broker: process.env.${Env.broker} ?? '...' }).
+Without -A, call and result connect to the URLs given or found in those variables.`;
+
+/** Build the program; `done` receives the exit code of the command that ran. */
+export function buildProgram(done: (code: number) => void): Command {
+  const program = new Command('celeriac')
+    .description("Celery's Canvas and wire protocol for TypeScript: run workers, send tasks, read results.")
+    .version(version(), '-V, --version')
+    .exitOverride()
+    .showSuggestionAfterError()
+    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput({ outputError: (str, write) => write(`celeriac: ${str}`) })
+    .addHelpText('after', EPILOG);
+
+  const appOptions = (cmd: Command, appRequired: boolean): Command => {
+    const a = new Option('-A, --app <module>', 'module exporting the Celeriac app (default export or `app`); .ts runs through tsx');
+    if (appRequired) a.makeOptionMandatory();
+    return cmd
+      .addOption(a)
+      .option('-b, --broker <url>', `broker URL override (sets ${Env.broker})`)
+      .option('--result-backend <url>', `result backend URL override (sets ${Env.backend})`)
+      .option('-l, --loglevel <level>', `log level: ${LOG_LEVELS.join(', ')}`, logLevel)
+      .option('--connect-timeout <s>', 'seconds to keep retrying the first connection', seconds, 30);
+  };
+
+  appOptions(
+    program
+      .command('worker')
+      .description('start a worker for the tasks of an app module')
+      .option('-Q, --queues <a,b>', 'queues to consume (comma-separated, repeatable); default: the app default queue', list)
+      .option('-c, --concurrency <n>', 'tasks run at once (default 10)', positiveInt('concurrency'))
+      .option('--prefetch-multiplier <n>', 'messages reserved per slot (default 4)', positiveInt('prefetch multiplier'))
+      .option('--acks-late', 'acknowledge messages after the task ran, for every task')
+      .option('-n, --hostname <name>', 'node name, with %h (host), %n (host name), %d (domain); default celeriac@%h')
+      .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds to let running tasks finish', seconds, 30)
+      .option('-q, --quiet', 'do not print the ready/stopped lines on stdout'),
+    true,
+  ).action(async (o) => done(await runWorker(o)));
+
+  appOptions(
+    program
+      .command('call')
+      .description('send a task (or a canvas with --canvas) and print its id; --wait prints the result')
+      .argument('[name]', 'task name')
+      .option('-a, --args <json>', 'positional arguments, a JSON array')
+      .option('-k, --kwargs <json>', 'keyword arguments, a JSON object')
+      .option('--canvas <json>', "a signature dict as Celery writes it (chain, group, chord, …), rebuilt with app.signature()")
+      .option('--queue <name>', 'queue to send to')
+      .option('--countdown <s>', 'run no earlier than this many seconds from now', seconds)
+      .option('--eta <iso>', 'run no earlier than this ISO-8601 time')
+      .option('--expires <s>', 'revoke if not started within this many seconds', seconds)
+      .option('--priority <n>', 'message priority', priority)
+      .option('--task-id <id>', 'use this task id')
+      .option('-w, --wait', 'wait for the result and print it')
+      .option('-t, --timeout <s>', 'with --wait: give up after this many seconds (exit 4)', seconds)
+      .option('--json', 'print one JSON object {id, state, result, exception, traceback}')
+      .option('--no-progress', 'with --wait: no progress on stderr'),
+    false,
+  ).action(async (name: string | undefined, o) => done(await runCall(name, o)));
+
+  appOptions(
+    program
+      .command('result')
+      .description('print the state and result (or error and traceback) of a task or saved group')
+      .argument('<id>', 'task or group id')
+      .option('-w, --wait', 'wait until it is ready')
+      .option('-t, --timeout <s>', 'with --wait: give up after this many seconds (exit 4)', seconds)
+      .option('--json', 'print one JSON object {id, state, result, exception, traceback}')
+      .option('--no-progress', 'with --wait: no progress on stderr'),
+    false,
+  ).action(async (id: string, o) => done(await runResult(id, o)));
+
+  return program;
+}
+
+export { ExitCode };
