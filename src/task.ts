@@ -199,3 +199,10 @@ export class Task<A extends unknown[] = unknown[], R = unknown> {
 
 /** The function type of a bound task: a TaskContext, then the task's params. */
 export type BoundFn<A extends unknown[], R> = (self: TaskContext, ...args: A) => R;
+
+/**
+ * The task parameters of a bound function: its parameters after the
+ * TaskContext. With `F extends BoundFn<never[], unknown>` in `app.task`,
+ * unannotated defaults (`z = 0`) keep their type.
+ */
+export type BoundParams<F> = F extends (self: TaskContext, ...args: infer A) => unknown ? A : never;
