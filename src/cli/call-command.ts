@@ -3,7 +3,6 @@
  * print its id, and with --wait its result. Waits on more than one task show
  * progress on stderr.
  */
-import type { Celeriac } from '../app.js';
 import type { ApplyOptions, Signature } from '../canvas/index.js';
 import { decodeJson, type SignatureDict } from '../protocol/index.js';
 import type { AnyResult } from '../result/index.js';
@@ -71,7 +70,7 @@ export async function runCall(name: string | undefined, o: CallOptions): Promise
       return ExitCode.OK;
     }
     if (!o.json) process.stdout.write(`${result.id}\n`);
-    const { report, code } = await waitFor(app, result, o.timeout, o.progress);
+    const { report, code } = await waitFor(result, o.timeout, o.progress);
     printReport(report, o.json ?? false);
     return code;
   } finally {
@@ -80,7 +79,7 @@ export async function runCall(name: string | undefined, o: CallOptions): Promise
 }
 
 /** Wait for a result (with progress for canvases) and describe how it ended. */
-export async function waitFor(app: Celeriac, result: AnyResult, timeout: number | undefined, progress: boolean): Promise<{ report: Report; code: number }> {
+export async function waitFor(result: AnyResult, timeout: number | undefined, progress: boolean): Promise<{ report: Report; code: number }> {
   const stopProgress = watchProgress(result, progressSink(process.stderr, progress));
   try {
     const value = await result.get({ timeout });
@@ -90,7 +89,7 @@ export async function waitFor(app: Celeriac, result: AnyResult, timeout: number 
     await stopProgress();
     const e = err as Error & { excType?: string };
     if (isWaitTimeout(err)) {
-      const state = await stateOf(app, result);
+      const state = await stateOf(result);
       process.stderr.write(`celeriac: timed out after ${timeout} s waiting for ${result.id} (state ${state})\n`);
       return { report: { id: result.id, state }, code: ExitCode.TIMEOUT };
     }
@@ -106,7 +105,7 @@ function isWaitTimeout(err: unknown): boolean {
   return e?.excType === 'TimeoutError' && e.excModule === 'celery.exceptions' && !e.remoteTraceback;
 }
 
-async function stateOf(_app: Celeriac, r: AnyResult): Promise<string> {
+async function stateOf(r: AnyResult): Promise<string> {
   if ('state' in r && typeof r.state === 'function') return r.state();
   return (await r.ready()) ? ((await r.successful()) ? 'SUCCESS' : 'FAILURE') : 'PENDING';
 }

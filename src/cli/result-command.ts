@@ -28,7 +28,7 @@ export async function runResult(id: string, o: ResultOptions): Promise<number> {
     let result: AnyResult = app.asyncResult(id);
     if ((await result.state()) === 'PENDING') result = (await app.restoreGroup(id)) ?? result;
     if (o.wait) {
-      const { report, code } = await waitFor(app, result, o.timeout, o.progress);
+      const { report, code } = await waitFor(result, o.timeout, o.progress);
       printReport(report, o.json ?? false);
       return code;
     }

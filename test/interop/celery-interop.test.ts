@@ -6,13 +6,14 @@
  *
  * Redis database 8 is the broker, 9 the result backend; queues are interop-*.
  * Skipped, loudly, only when `/usr/bin/python3 -c 'import celery'` fails; with
- * CELERIAC_REQUIRE_INTEROP=1 (CI) that fails instead.
+ * CELERIAC_REQUIRE_INTEROP=1 (CI) that fails instead. CELERIAC_INTEROP_PYTHON
+ * names another interpreter.
  */
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { chain, chord, group, type AnyResult, type AsyncResult } from '../../src/index.js';
-import { killAll, pythonCeleryAvailable, redisOn, ROOT, run, start, startCli, type Child } from '../support/interop-process.js';
+import { killAll, PYTHON, pythonCeleryAvailable, redisOn, ROOT, run, start, startCli, type Child } from '../support/interop-process.js';
 import { makeInteropApp } from '../support/interop-tasks.js';
 
 const BROKER = 'redis://127.0.0.1:6379/8';
@@ -22,7 +23,6 @@ const RUN = process.pid.toString(36);
 const PY_Q = `interop-py-${RUN}`;
 const TS_Q = `interop-ts-${RUN}`;
 const PY_DIR = resolve(ROOT, 'test/interop/py');
-const PYTHON = '/usr/bin/python3';
 const ENV = { PYTHONDONTWRITEBYTECODE: '1', INTEROP_BROKER: BROKER, INTEROP_BACKEND: BACKEND, INTEROP_PY_QUEUE: PY_Q, INTEROP_TS_QUEUE: TS_Q, PYTHONPATH: PY_DIR };
 const LONG = { timeout: 60_000 };
 
@@ -33,7 +33,7 @@ if (!celery.ok && !required) {
   const line = '!'.repeat(78);
   console.warn(`\n${line}\n!! INTEROP SUITE SKIPPED: ${celery.reason}\n!! Install Python Celery (apt-get install python3-celery) to run it;\n!! CI sets CELERIAC_REQUIRE_INTEROP=1 so that this fails instead.\n${line}\n`);
   describe.skip(`interop with Python Celery: SKIPPED because ${celery.reason}`, () => {
-    it('needs /usr/bin/python3 with celery importable', () => undefined);
+    it(`needs ${PYTHON} with celery importable`, () => undefined);
   });
 } else if (!celery.ok) {
   describe('interop with Python Celery', () => {

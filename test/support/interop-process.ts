@@ -145,10 +145,16 @@ export async function redisOn(db: number): Promise<Redis> {
   return r;
 }
 
-/** True when `/usr/bin/python3 -c 'import celery'` works. */
+/**
+ * The Python that runs Celery: Debian's /usr/bin/python3 (with python3-celery),
+ * or CELERIAC_INTEROP_PYTHON to point the suite at another interpreter.
+ */
+export const PYTHON = process.env.CELERIAC_INTEROP_PYTHON || '/usr/bin/python3';
+
+/** Whether `PYTHON -c 'import celery'` works, and the Celery version or the reason it does not. */
 export function pythonCeleryAvailable(): { ok: boolean; reason: string } {
-  const r = spawnSync('/usr/bin/python3', ['-c', 'import celery, sys; sys.stdout.write(celery.__version__)'], { encoding: 'utf8', timeout: 20_000 });
-  if (r.error) return { ok: false, reason: `/usr/bin/python3 could not run: ${r.error.message}` };
-  if (r.status !== 0) return { ok: false, reason: `/usr/bin/python3 -c 'import celery' failed: ${(r.stderr || '').trim().split('\n').pop()}` };
+  const r = spawnSync(PYTHON, ['-c', 'import celery, sys; sys.stdout.write(celery.__version__)'], { encoding: 'utf8', timeout: 20_000 });
+  if (r.error) return { ok: false, reason: `${PYTHON} could not run: ${r.error.message}` };
+  if (r.status !== 0) return { ok: false, reason: `${PYTHON} -c 'import celery' failed: ${(r.stderr || '').trim().split('\n').pop()}` };
   return { ok: true, reason: `Celery ${r.stdout.trim()}` };
 }
