@@ -20,9 +20,8 @@ export declare const immutableBrand: unique symbol;
 /** An immutable signature type (from `.si()`, `map`, `starmap`, `chunks`). */
 export type Immutable<S> = S & { readonly [immutableBrand]?: true; readonly immutable: true };
 
-/** Any signature, whatever its types. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the top type of Signature<In, Out, Res>; `unknown` would reject typed signatures (In is checked both ways by delay/call)
-export type AnySignature = Signature<any, any, any>;
+/** Any signature, whatever its types (every typed signature is assignable to it). */
+export type AnySignature = Signature<unknown[], unknown, AnyResult>;
 
 /** The arguments a signature still needs (a union of tuples when some parameters are optional). */
 export type InOf<S> = S extends { readonly __types?: { in: infer I } } ? (I extends unknown[] ? I : never) : never;
@@ -71,7 +70,7 @@ export type Missing<A extends unknown[], P extends unknown[]> = IsVariadic<A> ex
   : P extends []
     ? A
     : CallsOf<A> extends infer C
-    ? C extends unknown[]
+      ? C extends unknown[]
         ? Before<C, P>
         : never
       : never;
@@ -97,10 +96,10 @@ export interface ChordBodyMismatch<Values, Needs> {
 /**
  * A value the compiler knows nothing about (`unknown`, `any`, or a list of
  * them: a by-name `app.signature('x')`, a generic task function) fits any
- * parameter; a known type must fit the parameter's type.
+ * parameter; a known type must fit the parameter's type. (`never` is
+ * assignable to every parameter type, and still counts as one argument.)
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- an unknown value is let through as TypeScript lets `any` through
-type Loose<V> = unknown extends V ? any : V extends readonly (infer E)[] ? (unknown extends E ? any[] : V) : V;
+type Loose<V> = unknown extends V ? never : V extends readonly (infer E)[] ? (unknown extends E ? never[] : V) : V;
 
 /**
  * True when `S` can run with `V` prepended as its only new argument: `S` is
@@ -109,7 +108,7 @@ type Loose<V> = unknown extends V ? any : V extends readonly (infer E)[] ? (unkn
  */
 export type Accepts<S, V> = S extends { readonly immutable: true } ? true : [Loose<V>] extends InOf<S> ? true : false;
 
-/** `S` when it can take `V`, else a ChainLinkMismatch (intersected with a parameter, it makes the call fail). */
+/** `unknown` when `S` can take `V`, else a ChainLinkMismatch: intersected with the parameter's type, it makes that argument fail. */
 export type LinkCheck<S, V> = Accepts<S, V> extends true ? unknown : ChainLinkMismatch<V, InOf<S>>;
 
 /** The link before position `K` of tuple `T` (`K` a string index, as `keyof` gives it). */
@@ -128,7 +127,7 @@ export type CheckChain<T extends readonly unknown[]> = { [K in keyof T]: K exten
 export type Last<T extends readonly unknown[]> = T extends readonly [...unknown[], infer L] ? L : T[number];
 
 /** What a chain needs: its first step's arguments. */
-export type ChainIn<T extends readonly unknown[]> = T extends readonly [infer H, ...unknown[]] ? InOf<H> : [];
+export type ChainIn<T extends readonly unknown[]> = T extends readonly [infer H, ...unknown[]] ? InOf<H> : T extends readonly [] ? [] : InOf<T[number]>;
 /** What a chain produces: its last step's value. */
 export type ChainOut<T extends readonly unknown[]> = T extends readonly [] ? null : OutOf<Last<T>>;
 /** The result a chain's send returns: the last step's. */
@@ -157,14 +156,13 @@ export type GroupOut<M> = [M] extends [unknown] ? Array<MemberValue<M>> : never;
 export type GroupMembers<T extends readonly unknown[]> = T[number] extends infer X ? (X extends readonly (infer S)[] ? S : X) : never;
 
 /** A chord header: a list of signatures or a group. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- any Group, whatever its In/Out (Group's In is used contravariantly by delay)
-export type ChordHeader = readonly AnySignature[] | Group<any, any[]>;
+export type ChordHeader = readonly AnySignature[] | Group<unknown[], unknown[]>;
 /** What a chord header needs. */
 export type HeaderIn<H> = H extends Group<infer I, infer _O> ? I : H extends readonly (infer S)[] ? GroupIn<S> : never;
 /** The list of header values a chord body receives. */
 export type HeaderOut<H> = H extends Group<infer _I, infer O> ? O : H extends readonly (infer S)[] ? GroupOut<S> : never;
 
-/** `B` when it can take the header values `V`, else a ChordBodyMismatch. */
+/** `unknown` when body `B` can take the header values `V`, else a ChordBodyMismatch (intersected with the body parameter). */
 export type BodyCheck<B, V> = Accepts<B, V> extends true ? unknown : ChordBodyMismatch<V, InOf<B>>;
 
 /** The value type of a result object. */

@@ -5,7 +5,7 @@
  * compile; the chain produces what its last step produces.
  */
 import { describe, expectTypeOf, it } from 'vitest';
-import { AsyncResult, Celeriac, Chain, GroupResult, Signature, chain, group, type InOf, type OutOf, type ResOf } from '../../src/index.js';
+import { AsyncResult, Celeriac, Chain, GroupResult, Signature, chain, group, type AnyResult, type AnySignature, type InOf, type OutOf, type ResOf } from '../../src/index.js';
 
 const app = new Celeriac({ broker: 'memory://', backend: 'memory://' });
 const add = app.task('tasks.add', (x: number, y: number) => x + y);
@@ -88,6 +88,16 @@ describe('chain', () => {
   it('a value the compiler knows nothing about (a generic task, a by-name signature) fits', () => {
     expectTypeOf(chain(identity.s(42), mul.s(2))).toEqualTypeOf<Chain<[], number, AsyncResult<number>>>();
     expectTypeOf(chain(app.signature('tasks.opaque'), mul.s(2))).toEqualTypeOf<Chain<unknown[], number, AsyncResult<number>>>();
+    expectTypeOf(chain(add.s(1, 1), app.signature('tasks.opaque'))).toEqualTypeOf<Chain<[], unknown, AnyResult>>();
+    // @ts-expect-error still one argument: a complete step has no room for it
+    void chain(identity.s(42), add.s(1, 1));
+  });
+
+  it('every typed signature is an AnySignature', () => {
+    expectTypeOf(sub.s(10)).toExtend<AnySignature>();
+    expectTypeOf(chain(add.s(1, 1), toStr.s())).toExtend<AnySignature>();
+    expectTypeOf(group(add.s(1, 1))).toExtend<AnySignature>();
+    expectTypeOf(add.si(1, 1)).toExtend<AnySignature>();
   });
 
   it('a chain ending in a group produces the group result', () => {
@@ -115,6 +125,11 @@ describe('chain', () => {
     void chain(toStr.s(1), inner);
     // @ts-expect-error the inner chain produces a string
     void chain(add.s(1, 1), inner, mul.s(2));
+  });
+
+  it('a chain spread from a list is typed by its element type (links of unknown count are not checked)', () => {
+    const steps = Array.from({ length: 3 }, () => mul.s(2));
+    expectTypeOf(chain(...steps)).toEqualTypeOf<Chain<[x: number], number, AsyncResult<number>>>();
   });
 
   it('OutOf and ResOf of a chain are its last step’s', () => {
