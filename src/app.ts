@@ -11,7 +11,7 @@ import { ConfigurationError, NotRegistered, encodeTaskMessage, parseCeleryTime, 
 import { resolveOptions, routeFor, type CeleriacOptions, type ResolvedOptions } from './options.js';
 import { AsyncResult, GroupResult, resultFromTuple, type AnyResult, type RevokeOptions } from './result/index.js';
 import type { EagerResult } from './result/eager.js';
-import { Task, type BoundFn, type TaskHost, type TaskOptions } from './task.js';
+import { Task, type BoundFn, type BoundParams, type TaskHost, type TaskOptions } from './task.js';
 import { runEager, runInline } from './worker/executor.js';
 import type { TaskRequest } from './worker/request.js';
 import { Worker, type WorkerOptions } from './worker/worker.js';
@@ -102,8 +102,8 @@ export class Celeriac implements TaskHost {
    * `.delay()` and results. With `{ bind: true }` the function gets a
    * TaskContext first.
    */
-  task<A extends unknown[], R>(name: string, fn: (...args: A) => R, options?: TaskOptions & { bind?: false }): Task<A, Awaited<R>>;
-  task<A extends unknown[], R>(name: string, fn: BoundFn<A, R>, options: TaskOptions & { bind: true }): Task<A, Awaited<R>>;
+  task<F extends (...args: never[]) => unknown>(name: string, fn: F, options?: TaskOptions & { bind?: false }): Task<Parameters<F>, Awaited<ReturnType<F>>>;
+  task<F extends BoundFn<never[], unknown>>(name: string, fn: F, options: TaskOptions & { bind: true }): Task<BoundParams<F>, Awaited<ReturnType<F>>>;
   task(name: string, fn: (...args: never[]) => unknown, options: TaskOptions = {}): Task {
     if (!name) throw new ConfigurationError('A task needs a name');
     if (typeof fn !== 'function') throw new ConfigurationError(`Task ${name}: the second argument must be a function`);

@@ -42,8 +42,10 @@ describe('bad input', () => {
   it('wrong argument counts fail the task with Python’s TypeError text', async () => {
     const { app, sub } = track(makeApp());
     await app.worker();
+    // @ts-expect-error deliberately one argument too many: the worker must say so
     const tooMany = await sub.applyAsync([1, 2, 3]);
     await expect(tooMany.get(T)).rejects.toThrow('tasks.sub() takes 2 positional arguments but 3 were given');
+    // @ts-expect-error deliberately one argument short: the worker must say so
     const missing = await sub.applyAsync([1]);
     await expect(missing.get(T)).rejects.toThrow("tasks.sub() missing 1 required positional argument: 'y'");
     const unexpected = await sub.applyAsync([1, 2], { q: 1 });
