@@ -6,16 +6,9 @@
  */
 import { fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishTarget } from './types.js';
+import { PRIORITY_STEPS, priorityStep } from './priority.js';
 
-const PRIORITY_STEPS = [0, 3, 6, 9] as const;
-
-/** The priority step list index for a message priority (Redis semantics: lower first). */
-export function priorityStep(priority: unknown): number {
-  const p = typeof priority === 'number' && Number.isInteger(priority) ? Math.min(9, Math.max(0, priority)) : 0;
-  let idx = 0;
-  for (let i = 0; i < PRIORITY_STEPS.length; i++) if (PRIORITY_STEPS[i] <= p) idx = i;
-  return idx;
-}
+export { priorityStep };
 
 class MemoryQueue {
   readonly lists: string[][] = PRIORITY_STEPS.map(() => []);

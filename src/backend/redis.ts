@@ -1,0 +1,368 @@
+/**
+ * The Redis result backend (`redis://`, `rediss://`), in Celery 5.2.6's
+ * layout (celery-wire.md §4), so Python clients read celeriac results and
+ * the other way round:
+ *
+ * - `celery-task-meta-<id>`: the meta JSON, SETEX result_expires, and
+ *   PUBLISHed on a channel of the same name;
+ * - `celery-taskset-meta-<gid>`: a saved group, `{"result": <tuple>}`;
+ * - `celery-taskset-meta-<gid>.j/.t/.s`: the native chord counter, plus
+ *   celeriac's `.p` (ids that reported) and `.d` (the completer), which make
+ *   counting idempotent.
+ *
+ * Storing a meta and counting a chord part is one Lua script
+ * (lua/store-result.lua).
+ */
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ConfigurationError, decodeJson, encodeJson, formatPythonDatetime } from '../protocol/index.js';
+import type { BackendOptions } from './index.js';
+import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
+
+/** Options of the Redis result backend. */
+export interface RedisBackendOptions extends BackendOptions {
+  /** CLIENT SETNAME of the connections, followed by `:results` or `:results-subscriber`. Default 'celeriac'. */
+  connectionName?: string;
+  /** Where connection errors are reported. Default `console`. */
+  logger?: { warn(message: string, ...details: unknown[]): void };
+  /** Extra ioredis options for every connection (TLS settings, timeouts). Default none. */
+  redis?: RedisOptions;
+}
+
+const TASK_PREFIX = 'celery-task-meta-';
+const GROUP_PREFIX = 'celery-taskset-meta-';
+
+let storeScript: string | null = null;
+
+function storeSource(): string {
+  storeScript ??= readFileSync(new URL('./lua/store-result.lua', import.meta.url), 'utf8');
+  return storeScript;
+}
+
+interface ScriptedRedis extends Redis {
+  /** lua/store-result.lua: numKeys, KEYS, ARGV as that file describes. */
+  celeriacStoreResult(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
+}
+
+/** Python's `str(x)` of a JSON string, with `ensure_ascii` (json.dumps' default). */
+function pyString(s: string): string {
+  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/**
+ * JSON as Python's `json.dumps` writes it (separators `", "` and `": "`,
+ * ASCII only), so chord members are byte-identical to a Python worker's
+ * (celery-wire.md §4.4). Floats with an integral value are the one thing
+ * JavaScript cannot tell apart (`2.0` is written `2`).
+ */
+export function pythonJson(v: unknown): string {
+  if (v === null || v === undefined) return 'null';
+  if (typeof v === 'string') return pyString(v);
+  if (v instanceof Date) return pyString(formatPythonDatetime(v));
+  if (Array.isArray(v)) return `[${v.map(pythonJson).join(', ')}]`;
+  if (typeof v === 'object') {
+    const parts: string[] = [];
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
+      parts.push(`${pyString(k)}: ${pythonJson(x)}`);
+    }
+    return `{${parts.join(', ')}}`;
+  }
+  return encodeJson(v);
+}
+
+function maskUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch (err) {
+    throw new ConfigurationError(`Invalid Redis URL ${JSON.stringify(url)}: expected redis://[:password@]host:port/db`, { cause: err });
+  }
+  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigurationError(`Not a Redis URL: ${JSON.stringify(url)} (use redis:// or rediss://)`);
+  if (!/^\/*\d*$/.test(u.pathname)) throw new ConfigurationError(`Invalid Redis database in ${JSON.stringify(url)}: the path must be a number`);
+  if (u.password) u.password = '***';
+  return u.toString();
+}
+
+/** Close a connection for good: QUIT when connected (else drop it), resolved once it has ended. */
+async function shutdown(redis: Redis): Promise<void> {
+  if (redis.status === 'end' || redis.status === 'wait') {
+    if (redis.status === 'wait') redis.disconnect();
+    return;
+  }
+  const ended = new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    timer.unref();
+    redis.once('end', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+  else redis.disconnect();
+  await ended;
+}
+
+/** The Redis result backend. */
+export class RedisBackend implements ResultBackend {
+  readonly url: string;
+  readonly nativeChords = true;
+  /** Seconds every key lives; 0 = for ever. */
+  readonly resultExpires: number;
+  /** Prefix of every key and channel. */
+  readonly keyPrefix: string;
+  private readonly rawUrl: string;
+  private readonly name: string;
+  private readonly log: { warn(message: string, ...details: unknown[]): void };
+  private readonly redisOptions: RedisOptions;
+  private readonly client: ScriptedRedis;
+  private sub: Redis | null = null;
+  private subReady: Promise<void> | null = null;
+  /** Waiters: task id → listeners. */
+  private readonly waiters = new Map<string, Set<(meta: TaskMeta) => void>>();
+  /** SUBSCRIBE/UNSUBSCRIBE in flight per channel, so that they reach Redis in call order. */
+  private readonly pending = new Map<string, Promise<unknown>>();
+
+  constructor(url: string, options: RedisBackendOptions = {}) {
+    this.url = maskUrl(url);
+    this.rawUrl = url;
+    const expires = options.resultExpires ?? 86400;
+    if (!(expires >= 0) || !Number.isFinite(expires)) throw new ConfigurationError(`resultExpires must be a number of seconds ≥ 0, got ${expires}`);
+    this.resultExpires = Math.floor(expires);
+    this.keyPrefix = options.keyPrefix ?? '';
+    this.name = options.connectionName ?? 'celeriac';
+    this.log = options.logger ?? console;
+    this.redisOptions = { ...(options.redis ?? {}) };
+    this.client = this.open(`${this.name}:results`) as ScriptedRedis;
+    this.client.defineCommand('celeriacStoreResult', { lua: storeSource() });
+  }
+
+  private open(name: string): Redis {
+    const redis = new Redis(this.rawUrl, {
+      lazyConnect: true,
+      connectionName: name,
+      retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
+      ...this.redisOptions,
+    });
+    let last = 0;
+    redis.on('error', (err: Error) => {
+      const now = Date.now();
+      if (now - last < 1000) return;
+      last = now;
+      this.log.warn(`celeriac: Redis connection "${name}" error: ${err.message}`);
+    });
+    return redis;
+  }
+
+  /** The meta key of a task id. */
+  taskKey(taskId: string): string {
+    return `${this.keyPrefix}${TASK_PREFIX}${taskId}`;
+  }
+
+  /** The group key of a group id, with an optional suffix (`.j`, `.s`, `.t`, …). */
+  groupKey(groupId: string, suffix = ''): string {
+    return `${this.keyPrefix}${GROUP_PREFIX}${groupId}${suffix}`;
+  }
+
+  async connect(): Promise<void> {
+    const c = this.client;
+    if (c.status === 'ready') return;
+    if (c.status === 'wait' || c.status === 'end') await c.connect();
+    else await c.ping();
+  }
+
+  async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
+    const text = encodeJson(meta);
+    const keys = [this.taskKey(meta.task_id)];
+    const args: Array<string | number> = [text, this.resultExpires, meta.task_id];
+    if (chordPart) {
+      const g = chordPart.groupId;
+      keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
+      // The member carries the result as stored: decode the meta text so that it matches a later read.
+      const stored = decodeJson(text) as TaskMeta;
+      args.push(pythonJson([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex));
+    }
+    const reply = await this.client.celeriacStoreResult(keys.length, ...keys, ...args);
+    const stored = Number(reply[0]) === 1;
+    const flag = Number(reply[1]);
+    if (flag < 0) return { stored, chord: null };
+    if (flag === 0) return { stored, chord: { ready: false } };
+    const parts: ChordPart[] = reply.slice(2).map((m) => {
+      const [, id, state, result] = decodeJson(String(m)) as [number, string, string, unknown];
+      return { id, state, result };
+    });
+    return { stored, chord: { ready: true, parts } };
+  }
+
+  private decodeMeta(taskId: string, text: string | null): TaskMeta {
+    if (text === null) return pendingMeta(taskId);
+    return decodeJson(text) as TaskMeta;
+  }
+
+  async getMeta(taskId: string): Promise<TaskMeta> {
+    return this.decodeMeta(taskId, await this.client.get(this.taskKey(taskId)));
+  }
+
+  async getMetas(taskIds: readonly string[]): Promise<TaskMeta[]> {
+    if (taskIds.length === 0) return [];
+    const texts = await this.client.mget(...taskIds.map((id) => this.taskKey(id)));
+    return taskIds.map((id, i) => this.decodeMeta(id, texts[i] ?? null));
+  }
+
+  async forget(taskId: string): Promise<void> {
+    await this.client.del(this.taskKey(taskId));
+  }
+
+  /** Celery's `set`: SETEX (or SET without expiry) and PUBLISH on the key's name. */
+  private async set(key: string, value: string): Promise<void> {
+    const pipe = this.client.pipeline();
+    if (this.resultExpires > 0) pipe.setex(key, this.resultExpires, value);
+    else pipe.set(key, value);
+    pipe.publish(key, value);
+    const res = (await pipe.exec()) ?? [];
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+  }
+
+  async saveGroup(groupId: string, tuple: ResultTuple): Promise<void> {
+    await this.set(this.groupKey(groupId), encodeJson({ result: tuple }));
+  }
+
+  async restoreGroup(groupId: string): Promise<ResultTuple | null> {
+    const text = await this.client.get(this.groupKey(groupId));
+    if (text === null) return null;
+    const v = decodeJson(text) as { result?: ResultTuple } | null;
+    return v?.result ?? null;
+  }
+
+  async deleteGroup(groupId: string): Promise<void> {
+    await this.client.del(this.groupKey(groupId));
+  }
+
+  async setChordSize(groupId: string, size: number): Promise<void> {
+    await this.set(this.groupKey(groupId, '.s'), encodeJson(size));
+  }
+
+  async addToChord(groupId: string, n: number): Promise<number> {
+    const key = this.groupKey(groupId, '.t');
+    const pipe = this.client.pipeline().incrby(key, n);
+    if (this.resultExpires > 0) pipe.expire(key, this.resultExpires);
+    const res = (await pipe.exec()) ?? [];
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    return Number(res[0]?.[1]);
+  }
+
+  async chordDone(groupId: string): Promise<void> {
+    await this.client.del(...['.j', '.s', '.t', '.p', '.d'].map((s) => this.groupKey(groupId, s)));
+  }
+
+  // ---- notification --------------------------------------------------------
+
+  private async subscriber(): Promise<Redis> {
+    if (!this.sub) {
+      const sub = this.open(`${this.name}:results-subscriber`);
+      let first = true;
+      sub.on('ready', () => {
+        if (first) {
+          first = false;
+          return;
+        }
+        // ioredis resubscribes by itself; stores made while we were away are read back (Celery's MGET on reconnect).
+        void this.catchUp();
+      });
+      sub.on('message', (channel: string, data: string) => this.onMessage(channel, data));
+      this.sub = sub;
+      this.subReady = sub.connect();
+    }
+    await this.subReady;
+    return this.sub;
+  }
+
+  private onMessage(channel: string, data: string): void {
+    const prefix = `${this.keyPrefix}${TASK_PREFIX}`;
+    if (!channel.startsWith(prefix)) return;
+    const id = channel.slice(prefix.length);
+    const set = this.waiters.get(id);
+    if (!set || set.size === 0) return;
+    let meta: TaskMeta;
+    try {
+      meta = decodeJson(data) as TaskMeta;
+    } catch (err) {
+      this.log.warn(`celeriac: ignoring unreadable result notification for ${id}: ${(err as Error).message}`);
+      return;
+    }
+    for (const l of [...set]) {
+      try {
+        l(meta);
+      } catch (err) {
+        this.log.warn(`celeriac: result listener for ${id} threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  private async catchUp(): Promise<void> {
+    const ids = [...this.waiters.keys()];
+    if (ids.length === 0) return;
+    try {
+      const metas = await this.getMetas(ids);
+      for (const m of metas) {
+        if (m.status === 'PENDING') continue;
+        for (const l of [...(this.waiters.get(m.task_id) ?? [])]) l(m);
+      }
+    } catch (err) {
+      this.log.warn(`celeriac: reading results after a reconnect failed: ${(err as Error).message}`);
+    }
+  }
+
+  /** Queue a (un)subscribe for a channel after the previous one for it. */
+  private chain(channel: string, op: () => Promise<unknown>): Promise<unknown> {
+    const prev = this.pending.get(channel) ?? Promise.resolve();
+    const next = prev.catch(() => undefined).then(op);
+    this.pending.set(channel, next);
+    void next.finally(() => {
+      if (this.pending.get(channel) === next) this.pending.delete(channel);
+    }).catch(() => undefined);
+    return next;
+  }
+
+  async subscribe(taskId: string, listener: (meta: TaskMeta) => void): Promise<() => void> {
+    const sub = await this.subscriber();
+    const channel = this.taskKey(taskId);
+    let set = this.waiters.get(taskId);
+    const first = !set;
+    if (!set) this.waiters.set(taskId, (set = new Set()));
+    set.add(listener);
+    try {
+      // The first listener subscribes; later ones wait for that subscription to be confirmed.
+      await (first ? this.chain(channel, () => sub.subscribe(channel)) : (this.pending.get(channel) ?? Promise.resolve()));
+    } catch (err) {
+      set.delete(listener);
+      if (set.size === 0 && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
+      throw err;
+    }
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      const s = this.waiters.get(taskId);
+      if (!s) return;
+      s.delete(listener);
+      if (s.size > 0) return;
+      this.waiters.delete(taskId);
+      void this.chain(channel, async () => {
+        // A new listener may have arrived meanwhile; then the subscription stays.
+        if (!this.waiters.has(taskId) && this.sub) await this.sub.unsubscribe(channel);
+      }).catch((err: unknown) => this.log.warn(`celeriac: unsubscribing from ${channel} failed: ${(err as Error).message}`));
+    };
+  }
+
+  async close(): Promise<void> {
+    this.waiters.clear();
+    const conns: Redis[] = [this.client];
+    if (this.sub) conns.push(this.sub);
+    this.sub = null;
+    this.subReady = null;
+    await Promise.allSettled(conns.map(shutdown));
+  }
+}

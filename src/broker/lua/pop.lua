@@ -1,0 +1,98 @@
+--[[
+  pop.lua: take up to N messages from a consumer's queue lists and record each
+  one as unacknowledged, in one atomic step. This is kombu's BRPOP followed by
+  QoS.append (ZADD unacked_index + HSET unacked), without the window in which
+  a crash between the pop and the record would lose the message.
+
+  KEYS[1]    unacked        hash: delivery_tag -> JSON [envelope, "", queue]
+  KEYS[2]    unacked_index  zset: delivery_tag -> epoch seconds (float)
+  KEYS[3]    claim key      string, written when anything was taken:
+                            "<token>\n<tag>\n<tag>..." so that a consumer whose
+                            reply was lost can find what this call recorded
+  KEYS[4..]  the queue lists, priority step major, in kombu's BRPOP order:
+             step 0 of every queue (in the consumer's round-robin order), then
+             step 3, 6 and 9 of every queue. 4 + (s * Q) + (q - 1) is queue q's
+             list for step index s.
+  ARGV[1]    most messages to take (>= 1)
+  ARGV[2]    unacked_index score: the current epoch time in seconds
+  ARGV[3]    Q, the number of queues
+  ARGV[4]    claim token (unique per call); "<token>:<n>" is the delivery tag
+             of a message that carries none
+  ARGV[5]    claim key TTL in seconds
+  ARGV[6..]  each queue's name as a JSON string literal, in KEYS order
+
+  Returns a flat array, three items per message taken, in delivery order:
+    q    the queue's 1-based position in KEYS order
+    tag  the delivery tag it was recorded under
+    raw  the message text exactly as popped
+  After each message, the queue that gave it moves to the end of the search
+  order (kombu's round-robin rotation); the caller replays the same moves.
+
+  A message that is not a JSON object is recorded with its text as a JSON
+  string in place of the envelope, so `unacked` always holds valid JSON (a
+  Python sweeper logs and drops such an entry instead of crashing).
+]]
+local max = tonumber(ARGV[1])
+local score = ARGV[2]
+local nq = tonumber(ARGV[3])
+local token = ARGV[4]
+local nsteps = (#KEYS - 3) / nq
+
+local order = {}
+for i = 1, nq do order[i] = i end
+local empty = {}
+local out = {}
+local tags = {}
+local n = 0
+
+while n < max do
+  local raw, pos = nil, nil
+  for s = 0, nsteps - 1 do
+    for p = 1, nq do
+      local k = 3 + s * nq + order[p]
+      if not empty[k] then
+        local v = redis.pcall('RPOP', KEYS[k])
+        if type(v) == 'string' then
+          raw = v
+          pos = p
+          break
+        end
+        -- nil (empty list) or an error such as WRONGTYPE: skip this key
+        empty[k] = true
+      end
+    end
+    if raw then break end
+  end
+  if not raw then break end
+
+  n = n + 1
+  local q = order[pos]
+  table.remove(order, pos)
+  order[nq] = q
+
+  local tag = nil
+  local inner = raw
+  local ok, env = pcall(cjson.decode, raw)
+  if ok and type(env) == 'table' then
+    local props = env['properties']
+    if type(props) == 'table' and type(props['delivery_tag']) == 'string' and props['delivery_tag'] ~= '' then
+      tag = props['delivery_tag']
+    end
+  else
+    inner = cjson.encode(raw)
+  end
+  if not tag then tag = token .. ':' .. n end
+
+  redis.call('ZADD', KEYS[2], score, tag)
+  redis.call('HSET', KEYS[1], tag, '[' .. inner .. ', "", ' .. ARGV[5 + q] .. ']')
+
+  tags[#tags + 1] = tag
+  out[#out + 1] = q
+  out[#out + 1] = tag
+  out[#out + 1] = raw
+end
+
+if n > 0 then
+  redis.call('SET', KEYS[3], token .. '\n' .. table.concat(tags, '\n'), 'EX', ARGV[5])
+end
+return out

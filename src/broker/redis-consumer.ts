@@ -1,0 +1,434 @@
+/**
+ * One consumer of the Redis transport: kombu's consumption and ack emulation
+ * (celery-wire.md §2.4–2.5) on a connection of its own.
+ *
+ * Taking messages: `lua/pop.lua` pops from the first non-empty list in kombu's
+ * BRPOP key order (priority step first, then queue, round-robin) and records
+ * each message in `unacked`/`unacked_index` in the same atomic step, so no
+ * crash can lose a popped message. Redis cannot block a script, so instead of
+ * BRPOP an idle consumer waits for a wake-up (celeriac publishers PUBLISH one
+ * when a queue list goes from empty to non-empty) or a poll timer (for Python
+ * publishers, which send none). It takes messages only while it holds fewer
+ * unsettled deliveries than its prefetch.
+ *
+ * A pop whose reply is lost (connection killed after the script ran) is found
+ * again through the claim key the script writes, and delivered.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import { decodeJson, encodeJson, fromEnvelope, MalformedMessageError, parseEnvelope, type WireMessage } from '../protocol/index.js';
+import { priorityStep } from './priority.js';
+import type { RedisLayout } from './redis-layout.js';
+import { shutdown, type RedisLogger } from './redis-connection.js';
+import { scriptedPipeline, type ScriptedRedis } from './redis-scripts.js';
+import type { Consumer, Delivery } from './types.js';
+
+/** What a consumer needs from its broker. */
+export interface ConsumerHost {
+  readonly layout: RedisLayout;
+  /** The broker's command connection (settling, restoring). */
+  readonly client: ScriptedRedis;
+  readonly log: RedisLogger;
+  /** Longest idle wait between polls, ms. */
+  readonly pollInterval: number;
+  /** Seconds a claim key lives. */
+  readonly claimTtl: number;
+  /** A new connection for this consumer (not yet connected). */
+  openConsumerConnection(): ScriptedRedis;
+  /** Subscribe the consumer to its queues' wake channels. */
+  watch(consumer: RedisConsumer, queues: readonly string[]): Promise<void>;
+  /** The consumer stopped: unsubscribe it and forget it. */
+  release(consumer: RedisConsumer): Promise<void>;
+}
+
+/** Most messages taken by one pop script call. */
+const MAX_BATCH = 64;
+/** Backoff after a failed pop: from 100 ms, doubling, up to 5 s. */
+const MAX_BACKOFF = 5000;
+
+/** The current time as kombu writes it in unacked_index: epoch seconds, float. */
+export function epochSeconds(): string {
+  return String((performance.timeOrigin + performance.now()) / 1000);
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+/**
+ * The text a restored message goes back with: `headers.redelivered` and
+ * `properties.delivery_info.redelivered` set (kombu's `_do_restore_message`).
+ * A message that is not an envelope goes back unchanged.
+ */
+export function markRedelivered(raw: string): string {
+  let env: unknown;
+  try {
+    env = decodeJson(raw);
+  } catch {
+    return raw;
+  }
+  return isObject(env) ? encodeJson(markEnvelope(env)) : raw;
+}
+
+/** Set the redelivered flags on a parsed envelope, in place (new keys go last, as in Python). */
+export function markEnvelope(env: Record<string, unknown>): Record<string, unknown> {
+  if (isObject(env.headers)) env.headers.redelivered = true;
+  const props = env.properties;
+  if (isObject(props) && isObject(props.delivery_info)) props.delivery_info.redelivered = true;
+  return env;
+}
+
+/** The priority step of a raw message (0 when it cannot be read). */
+export function rawPriorityStep(raw: string): number {
+  try {
+    const env = JSON.parse(raw) as unknown;
+    return isObject(env) && isObject(env.properties) ? priorityStep(env.properties.priority) : 0;
+  } catch {
+    return 0;
+  }
+}
+
+/** A message this consumer took, delivered or not yet. */
+class Held implements Delivery {
+  readonly message: WireMessage | null;
+  readonly error: Error | null;
+  readonly redelivered: boolean;
+  /** Handed to onDelivery (false: taken while the consumer was being cancelled). */
+  delivered = false;
+  settled = false;
+  settling: Promise<void> | null = null;
+
+  constructor(
+    private readonly consumer: RedisConsumer,
+    readonly deliveryTag: string,
+    readonly queue: string,
+    readonly raw: string,
+    /** The unacked_index score this record was made with. */
+    readonly score: string,
+  ) {
+    let message: WireMessage | null = null;
+    let error: Error | null = null;
+    let redelivered = false;
+    try {
+      const env = parseEnvelope(raw);
+      redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
+      message = fromEnvelope(env);
+    } catch (err) {
+      error = err instanceof Error ? err : new MalformedMessageError(String(err));
+    }
+    this.message = message;
+    this.error = error;
+    this.redelivered = redelivered;
+  }
+
+  ack(): Promise<void> {
+    return this.consumer.settle(this, 'ack');
+  }
+
+  reject(requeue: boolean): Promise<void> {
+    return this.consumer.settle(this, requeue ? 'requeue' : 'ack');
+  }
+}
+
+/** A running Redis consumer. */
+export class RedisConsumer implements Consumer {
+  /** Unique per consumer; names its claim key. */
+  readonly id = randomUUID();
+  /** Queues in kombu's round-robin order (the one that gave the last message goes last). */
+  private order: string[];
+  private prefetch: number;
+  private readonly held = new Set<Held>();
+  private readonly conn: ScriptedRedis;
+  private cancelled = false;
+  private cancelling: Promise<void> | null = null;
+  private loop: Promise<void> = Promise.resolve();
+  private woken = false;
+  private wakeUp: (() => void) | null = null;
+  private seq = 0;
+  /** The token of a pop call that failed: its messages may sit in unacked, unseen. */
+  private unsure: string | null = null;
+
+  constructor(
+    private readonly host: ConsumerHost,
+    readonly queues: readonly string[],
+    private readonly onDelivery: (d: Delivery) => void,
+    prefetch: number,
+  ) {
+    this.order = [...queues];
+    this.prefetch = Math.max(1, Math.floor(prefetch));
+    this.conn = host.openConsumerConnection();
+  }
+
+  /** Connect, subscribe to wake-ups, and start taking messages. */
+  async start(): Promise<void> {
+    try {
+      await this.conn.connect();
+      await this.host.watch(this, this.queues);
+    } catch (err) {
+      this.cancelled = true;
+      await this.host.release(this).catch(() => undefined);
+      this.conn.disconnect();
+      throw err;
+    }
+    this.loop = this.run();
+  }
+
+  /** Wake the loop: a queue got a message, a delivery was settled, or the prefetch changed. */
+  signal(): void {
+    this.woken = true;
+    const w = this.wakeUp;
+    this.wakeUp = null;
+    w?.();
+  }
+
+  setPrefetch(n: number): void {
+    this.prefetch = Math.max(1, Math.floor(n));
+    this.signal();
+  }
+
+  private sleep(ms: number): Promise<void> {
+    if (this.woken || this.cancelled) {
+      this.woken = false;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | null = null;
+      const done = (): void => {
+        if (timer) clearTimeout(timer);
+        this.woken = false;
+        resolve();
+      };
+      this.wakeUp = done;
+      if (Number.isFinite(ms)) timer = setTimeout(() => {
+        if (this.wakeUp === done) this.wakeUp = null;
+        done();
+      }, ms);
+    });
+  }
+
+  private async run(): Promise<void> {
+    let backoff = 0;
+    let idle = 0;
+    let offline = false;
+    while (!this.cancelled) {
+      try {
+        if (this.unsure !== null) await this.recover(this.unsure);
+        const room = this.prefetch - this.held.size;
+        if (room <= 0) {
+          await this.sleep(Number.POSITIVE_INFINITY);
+          continue;
+        }
+        this.woken = false;
+        const n = await this.pop(Math.min(room, MAX_BATCH));
+        backoff = 0;
+        offline = false;
+        if (n > 0) {
+          idle = 0;
+          continue;
+        }
+        // Poll sooner right after activity, then settle at pollInterval.
+        idle = Math.min(this.host.pollInterval, idle === 0 ? 1 : idle * 2);
+        await this.sleep(idle);
+      } catch (err) {
+        if (this.cancelled) break;
+        if (this.conn.status !== 'ready') {
+          // ioredis is reconnecting: go on as soon as it is back.
+          if (!offline) this.host.log.warn(`celeriac: Redis consumer of ${this.queues.join(', ')} lost its connection, waiting for it: ${(err as Error).message}`);
+          offline = true;
+          const onReady = (): void => this.signal();
+          this.conn.once('ready', onReady);
+          await this.sleep(MAX_BACKOFF);
+          this.conn.off('ready', onReady);
+          continue;
+        }
+        backoff = Math.min(MAX_BACKOFF, backoff === 0 ? 100 : backoff * 2);
+        this.host.log.warn(`celeriac: Redis consumer of ${this.queues.join(', ')} failed, retrying in ${backoff} ms: ${(err as Error).message}`);
+        await this.sleep(backoff);
+      }
+    }
+  }
+
+  /** Reject when the connection closes, so a reply that will never come does not hang the loop. */
+  private untilClosed<T>(p: Promise<T>): Promise<T> {
+    const conn: Redis = this.conn;
+    return new Promise<T>((resolve, reject) => {
+      const onClose = (): void => reject(new Error('Redis connection closed while taking messages'));
+      conn.once('close', onClose);
+      p.then(
+        (v) => {
+          conn.off('close', onClose);
+          resolve(v);
+        },
+        (e: unknown) => {
+          conn.off('close', onClose);
+          reject(e instanceof Error ? e : new Error(String(e)));
+        },
+      );
+    });
+  }
+
+  /** Take up to `count` messages and deliver them; returns how many. */
+  private async pop(count: number): Promise<number> {
+    const { layout } = this.host;
+    const order = this.order;
+    const keys: string[] = [layout.unacked, layout.unackedIndex, layout.claim(this.id)];
+    for (let s = 0; s < 4; s++) for (const q of order) keys.push(layout.list(q, s));
+    const token = `${this.id}:${++this.seq}`;
+    const score = epochSeconds();
+    let reply: Array<string | number>;
+    try {
+      reply = await this.untilClosed(
+        this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...order.map((q) => JSON.stringify(q))),
+      );
+    } catch (err) {
+      this.unsure = token;
+      throw err;
+    }
+    const taken: Held[] = [];
+    for (let i = 0; i + 2 < reply.length; i += 3) {
+      const queue = order[Number(reply[i]) - 1];
+      const h = new Held(this, String(reply[i + 1]), queue, String(reply[i + 2]), score);
+      this.rotate(queue);
+      taken.push(h);
+    }
+    this.hand(taken);
+    return taken.length;
+  }
+
+  /** kombu's round-robin: the queue that gave a message goes to the end. */
+  private rotate(queue: string): void {
+    const i = this.order.indexOf(queue);
+    if (i >= 0 && i !== this.order.length - 1) this.order = [...this.order.slice(0, i), ...this.order.slice(i + 1), queue];
+  }
+
+  /** Give taken messages to the application, or keep them for restoring when cancelled meanwhile. */
+  private hand(taken: Held[]): void {
+    for (const h of taken) this.held.add(h);
+    if (this.cancelled) return;
+    for (const h of taken) {
+      h.delivered = true;
+      try {
+        this.onDelivery(h);
+      } catch (err) {
+        // The delivery stays unsettled; the application's own error is not ours to handle.
+        this.host.log.warn(`celeriac: onDelivery threw for message ${h.deliveryTag}: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /**
+   * After a failed pop: if the script did run (its claim names our token),
+   * deliver what it recorded; otherwise nothing was taken.
+   */
+  private async recover(token: string): Promise<void> {
+    const { layout } = this.host;
+    const claim = await this.conn.get(layout.claim(this.id));
+    if (claim !== null && claim.startsWith(`${token}\n`)) {
+      const tags = claim.slice(token.length + 1).split('\n');
+      const pipe = this.conn.pipeline();
+      for (const tag of tags) pipe.hget(layout.unacked, tag).zscore(layout.unackedIndex, tag);
+      const res = (await pipe.exec()) ?? [];
+      const taken: Held[] = [];
+      tags.forEach((tag, i) => {
+        const [e1, entry] = res[2 * i] ?? [];
+        const [e2, score] = res[2 * i + 1] ?? [];
+        if (e1 || e2) throw e1 ?? e2;
+        if (typeof entry !== 'string' || typeof score !== 'string') return;
+        const found = this.unpackEntry(entry);
+        if (found) taken.push(new Held(this, tag, found.queue, found.raw, score));
+      });
+      if (taken.length) this.host.log.warn(`celeriac: recovered ${taken.length} message(s) taken by a pop whose reply was lost`);
+      this.unsure = null;
+      this.hand(taken);
+      return;
+    }
+    this.unsure = null;
+  }
+
+  /** Split an unacked entry `[<raw>, "", "<queue>"]` that this consumer wrote. */
+  private unpackEntry(entry: string): { raw: string; queue: string } | null {
+    for (const queue of this.queues) {
+      const suffix = `, "", ${JSON.stringify(queue)}]`;
+      if (!entry.startsWith('[') || !entry.endsWith(suffix)) continue;
+      const inner = entry.slice(1, entry.length - suffix.length);
+      // pop.lua stores a message that is not a JSON object as a JSON string.
+      if (inner.startsWith('"')) {
+        try {
+          return { raw: JSON.parse(inner) as string, queue };
+        } catch {
+          return null;
+        }
+      }
+      return { raw: inner, queue };
+    }
+    return null;
+  }
+
+  /** Ack or requeue one delivery (kombu's ack / reject); idempotent. */
+  settle(h: Held, how: 'ack' | 'requeue'): Promise<void> {
+    if (h.settled) return Promise.resolve();
+    if (h.settling) return h.settling;
+    const { layout, client } = this.host;
+    const run = async (): Promise<void> => {
+      if (how === 'ack') {
+        await client.celeriacAck(layout.unacked, layout.unackedIndex, h.deliveryTag, h.score);
+      } else {
+        const text = h.error ? h.raw : markRedelivered(h.raw);
+        const list = layout.list(h.queue, rawPriorityStep(h.raw));
+        await client.celeriacRestore(layout.unacked, layout.unackedIndex, list, h.deliveryTag, h.score, text, 'L', layout.wakeChannel(h.queue));
+      }
+      h.settled = true;
+      this.held.delete(h);
+      this.signal();
+    };
+    h.settling = run().finally(() => {
+      h.settling = null;
+    });
+    return h.settling;
+  }
+
+  /**
+   * Stop: wait for the loop, let settles in flight finish, then give every
+   * unsettled message back with RPUSH (consumer-near end), marked
+   * redelivered when it had been delivered, newest first so that the oldest
+   * is taken first again.
+   */
+  cancel(): Promise<void> {
+    if (this.cancelling) return this.cancelling;
+    this.cancelled = true;
+    this.signal();
+    this.cancelling = (async () => {
+      await this.loop;
+      if (this.unsure !== null) {
+        try {
+          await this.recover(this.unsure);
+        } catch {
+          // Whatever that pop recorded is restored by the visibility timeout sweep.
+        }
+      }
+      await Promise.allSettled([...this.held].map((h) => h.settling).filter((p) => p !== null));
+      const rest = [...this.held].filter((h) => !h.settled).reverse();
+      if (rest.length) {
+        const { layout, client } = this.host;
+        const pipe = scriptedPipeline(client);
+        for (const h of rest) {
+          const text = h.delivered && !h.error ? markRedelivered(h.raw) : h.raw;
+          pipe.celeriacRestore(layout.unacked, layout.unackedIndex, layout.list(h.queue, rawPriorityStep(h.raw)), h.deliveryTag, h.score, text, 'R', layout.wakeChannel(h.queue));
+        }
+        try {
+          const res = (await pipe.exec()) ?? [];
+          const failed = res.filter(([e]) => e).length;
+          if (failed) this.host.log.warn(`celeriac: ${failed} unacknowledged message(s) could not be restored now; the visibility timeout will restore them`);
+        } catch (err) {
+          this.host.log.warn(`celeriac: restoring ${rest.length} unacknowledged message(s) failed (${(err as Error).message}); the visibility timeout will restore them`);
+        }
+        for (const h of rest) h.settled = true;
+      }
+      this.held.clear();
+      await this.host.release(this).catch(() => undefined);
+      await this.conn.del(this.host.layout.claim(this.id)).catch(() => undefined);
+      await shutdown(this.conn);
+    })();
+    return this.cancelling;
+  }
+}

@@ -1,0 +1,66 @@
+/**
+ * The broker's Lua scripts (`lua/*.lua`, one state change each), loaded once
+ * and defined on each ioredis connection as custom commands. ioredis sends
+ * EVALSHA and falls back to EVAL when a server does not know the script yet.
+ */
+import { readFileSync } from 'node:fs';
+import type { ChainableCommander, Redis } from 'ioredis';
+
+type Arg = string | number;
+
+/** The scripts as commands on a connection. */
+export interface BrokerScripts {
+  /** lua/pop.lua: numKeys, then KEYS and ARGV as that file describes. */
+  celeriacPop(numKeys: number, ...args: Arg[]): Promise<Array<string | number>>;
+  /** lua/publish.lua: list, envelope, wake channel. */
+  celeriacPublish(list: string, envelope: string, wake: string): Promise<number>;
+  /** lua/ack.lua: unacked, unacked_index, tag, score. */
+  celeriacAck(unacked: string, index: string, tag: string, score: string): Promise<number>;
+  /** lua/restore.lua: unacked, unacked_index, list, tag, score, text, end, wake channel. */
+  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): Promise<number>;
+  /** lua/release-lock.lua: lock key, token. */
+  celeriacReleaseLock(key: string, token: string): Promise<number>;
+}
+
+/** The same commands queued on a pipeline. */
+export interface BrokerPipelineScripts {
+  celeriacPublish(list: string, envelope: string, wake: string): ScriptedPipeline;
+  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): ScriptedPipeline;
+}
+
+/** A connection with the broker's scripts defined. */
+export type ScriptedRedis = Redis & BrokerScripts;
+/** A pipeline of a ScriptedRedis. */
+export type ScriptedPipeline = ChainableCommander & BrokerPipelineScripts;
+
+const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys?: number }> = [
+  { name: 'celeriacPop', file: 'pop.lua' },
+  { name: 'celeriacPublish', file: 'publish.lua', keys: 1 },
+  { name: 'celeriacAck', file: 'ack.lua', keys: 2 },
+  { name: 'celeriacRestore', file: 'restore.lua', keys: 3 },
+  { name: 'celeriacReleaseLock', file: 'release-lock.lua', keys: 1 },
+];
+
+const sources = new Map<string, string>();
+
+function source(file: string): string {
+  let text = sources.get(file);
+  if (text === undefined) {
+    text = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
+    sources.set(file, text);
+  }
+  return text;
+}
+
+/** Define the broker's scripts on a connection. */
+export function withBrokerScripts(redis: Redis): ScriptedRedis {
+  for (const d of DEFINITIONS) {
+    redis.defineCommand(d.name, d.keys === undefined ? { lua: source(d.file) } : { lua: source(d.file), numberOfKeys: d.keys });
+  }
+  return redis as ScriptedRedis;
+}
+
+/** A pipeline on a scripted connection. */
+export function scriptedPipeline(redis: ScriptedRedis): ScriptedPipeline {
+  return redis.pipeline() as ScriptedPipeline;
+}

@@ -1,0 +1,386 @@
+/**
+ * The Redis transport (`redis://`, `rediss://`), laid out exactly as kombu
+ * 5.2.4's (celery-wire.md §2), so Python Celery clients and workers share
+ * queues, unacked messages and broadcasts with celeriac:
+ *
+ * - a message is its kombu envelope text, LPUSHed on the list of its queue and
+ *   priority step (`Q`, `Q\x06\x163`, `Q\x06\x166`, `Q\x06\x169`; lower first);
+ * - a delivery is recorded in `unacked` / `unacked_index` until it is settled
+ *   (see redis-consumer.ts for how it is taken);
+ * - a visibility-timeout sweep under `unacked_mutex` restores messages held
+ *   too long by anyone, Python workers included;
+ * - broadcasts are PUBLISHed on `/<db>.<exchange>/<routing key>`.
+ *
+ * Two names are celeriac's own and ignored by Python peers: the wake channel
+ * of each queue and each consumer's claim key (see lua/pop.lua).
+ */
+import type { Redis, RedisOptions } from 'ioredis';
+import { ConfigurationError, encodeJson, fromEnvelope, parseEnvelope, toEnvelope, type WireMessage } from '../protocol/index.js';
+import type { BrokerOptions } from './index.js';
+import { priorityStep } from './priority.js';
+import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from './redis-connection.js';
+import { RedisConsumer, type ConsumerHost } from './redis-consumer.js';
+import { RedisLayout, topicGlobs } from './redis-layout.js';
+import { sweepUnacked } from './redis-sweep.js';
+import { scriptedPipeline, withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
+import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishTarget } from './types.js';
+
+/** Options of the Redis transport. */
+export interface RedisBrokerOptions extends BrokerOptions {
+  /**
+   * Longest wait, in ms, between two polls of an idle consumer. Messages from
+   * celeriac publishers wake consumers at once; messages from Python
+   * publishers are found by this poll. Default 50.
+   */
+  pollInterval?: number;
+  /** Seconds between visibility-timeout sweeps. Default: a quarter of `visibilityTimeout`, between 1 and 10 (kombu: about 10). */
+  sweepInterval?: number;
+  /** CLIENT SETNAME of the connections, followed by `:command`, `:subscriber` or `:consumer`. Default 'celeriac'. */
+  connectionName?: string;
+  /** Where connection and consumer errors are reported. Default `console`. */
+  logger?: RedisLogger;
+  /** Extra ioredis options for every connection (TLS settings, timeouts). Default none. */
+  redis?: RedisOptions;
+}
+
+/** RedisBrokerOptions with every default filled in. */
+export interface ResolvedRedisBrokerOptions {
+  readonly visibilityTimeout: number;
+  readonly keyPrefix: string;
+  readonly pollInterval: number;
+  readonly sweepInterval: number;
+  readonly connectionName: string;
+  readonly logger: RedisLogger;
+  readonly redis: RedisOptions;
+}
+
+function resolve(options: RedisBrokerOptions): ResolvedRedisBrokerOptions {
+  const visibilityTimeout = options.visibilityTimeout ?? 3600;
+  if (!(visibilityTimeout > 0)) throw new ConfigurationError(`visibilityTimeout must be a positive number of seconds, got ${visibilityTimeout}`);
+  const pollInterval = options.pollInterval ?? 50;
+  if (!(pollInterval >= 1)) throw new ConfigurationError(`pollInterval must be at least 1 ms, got ${pollInterval}`);
+  return Object.freeze({
+    visibilityTimeout,
+    keyPrefix: options.keyPrefix ?? '',
+    pollInterval,
+    sweepInterval: options.sweepInterval ?? Math.min(10, Math.max(1, visibilityTimeout / 4)),
+    connectionName: options.connectionName ?? 'celeriac',
+    logger: options.logger ?? console,
+    redis: { ...(options.redis ?? {}) },
+  });
+}
+
+interface Subscription {
+  exchange: string;
+  pattern: string;
+  globs: string[];
+  fn: (m: BroadcastMessage) => void;
+}
+
+/** The Redis broker. */
+export class RedisBroker implements Broker {
+  readonly url: string;
+  /** Key and channel names. */
+  readonly layout: RedisLayout;
+  /** The resolved options. */
+  readonly options: ResolvedRedisBrokerOptions;
+  private readonly rawUrl: string;
+  private readonly client: ScriptedRedis;
+  private sub: Redis | null = null;
+  private subReady: Promise<void> | null = null;
+  private readonly consumers = new Set<RedisConsumer>();
+  private readonly wakes = new Map<string, Set<RedisConsumer>>();
+  private readonly globs = new Map<string, Set<Subscription>>();
+  private readonly bound = new Set<string>();
+  private readonly host: ConsumerHost;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private sweeping: Promise<number> | null = null;
+  private closed = false;
+
+  constructor(url: string, options: RedisBrokerOptions = {}) {
+    const info = parseRedisUrl(url);
+    this.url = info.masked;
+    this.rawUrl = url;
+    this.options = resolve(options);
+    this.layout = new RedisLayout(this.options.keyPrefix, info.db);
+    this.client = withBrokerScripts(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, this.options.redis));
+    this.host = {
+      layout: this.layout,
+      client: this.client,
+      log: this.options.logger,
+      pollInterval: this.options.pollInterval,
+      claimTtl: Math.ceil(this.options.visibilityTimeout),
+      openConsumerConnection: () =>
+        withBrokerScripts(
+          openRedis(url, `${this.options.connectionName}:consumer`, this.options.logger, {
+            ...this.options.redis,
+            // The consumer retries a failed pop itself (and recovers what it recorded), so ioredis must not
+            // resend it, queue it while disconnected, or keep it waiting for a reply that will not come.
+            autoResendUnfulfilledCommands: false,
+            enableOfflineQueue: false,
+            commandTimeout: this.options.redis.commandTimeout ?? 10_000,
+            maxRetriesPerRequest: null,
+          }),
+        ),
+      watch: (consumer, queues) => this.watch(consumer, queues),
+      release: (consumer) => this.release(consumer),
+    };
+  }
+
+  async connect(): Promise<void> {
+    this.closed = false;
+    await ensureConnected(this.client);
+  }
+
+  // ---- publishing --------------------------------------------------------
+
+  async publish(message: WireMessage, target: PublishTarget): Promise<void> {
+    await this.publishMany([{ message, target }]);
+  }
+
+  async publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>): Promise<void> {
+    if (this.closed) throw new ConfigurationError('The Redis broker is closed');
+    if (items.length === 0) return;
+    const pipe = scriptedPipeline(this.client);
+    const binding: string[] = [];
+    for (const { message, target } of items) {
+      const routingKey = target.routingKey ?? target.queue;
+      const env = toEnvelope(message, target.exchange ?? '', routingKey);
+      const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
+      if (!this.bound.has(bindKey)) {
+        // Declare the queue as kombu does, once per process, so exchange-routed Python publishers find it.
+        pipe.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue));
+        binding.push(bindKey);
+      }
+      pipe.celeriacPublish(this.layout.list(target.queue, priorityStep(env.properties.priority)), encodeJson(env), this.layout.wakeChannel(target.queue));
+    }
+    const res = (await pipe.exec()) ?? [];
+    const err = res.find(([e]) => e)?.[0];
+    if (err) throw err;
+    for (const b of binding) this.bound.add(b);
+  }
+
+  // ---- consuming ---------------------------------------------------------
+
+  async consume(queues: readonly string[], onDelivery: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Consumer> {
+    if (this.closed) throw new ConfigurationError('The Redis broker is closed');
+    if (queues.length === 0) throw new ConfigurationError('consume() needs at least one queue');
+    await this.connect();
+    const fresh = [...new Set(queues)].filter((q) => !this.bound.has(`${q}\u0000${q}\u0000${q}`));
+    if (fresh.length) {
+      const pipe = this.client.pipeline();
+      for (const q of fresh) pipe.sadd(this.layout.binding(q), RedisLayout.bindingMember(q, '', q));
+      await pipe.exec();
+      for (const q of fresh) this.bound.add(`${q}\u0000${q}\u0000${q}`);
+    }
+    const consumer = new RedisConsumer(this.host, [...new Set(queues)], onDelivery, options.prefetch);
+    this.consumers.add(consumer);
+    try {
+      await consumer.start();
+    } catch (err) {
+      this.consumers.delete(consumer);
+      throw err;
+    }
+    this.startSweeping();
+    return consumer;
+  }
+
+  private async subscriber(): Promise<Redis> {
+    if (!this.sub) {
+      const sub = openRedis(this.rawUrl, `${this.options.connectionName}:subscriber`, this.options.logger, this.options.redis);
+      let first = true;
+      sub.on('ready', () => {
+        if (first) {
+          first = false;
+          return;
+        }
+        // Resubscribed after a reconnect (ioredis does that): wake-ups may have been missed meanwhile.
+        for (const c of this.consumers) c.signal();
+      });
+      sub.on('message', (channel: string) => {
+        const set = this.wakes.get(channel);
+        if (set) for (const c of set) c.signal();
+      });
+      sub.on('pmessage', (glob: string, channel: string, data: string) => this.onBroadcast(glob, channel, data));
+      this.sub = sub;
+      this.subReady = sub.connect();
+    }
+    await this.subReady;
+    return this.sub;
+  }
+
+  private async watch(consumer: RedisConsumer, queues: readonly string[]): Promise<void> {
+    const sub = await this.subscriber();
+    const fresh: string[] = [];
+    for (const q of queues) {
+      const ch = this.layout.wakeChannel(q);
+      let set = this.wakes.get(ch);
+      if (!set) {
+        this.wakes.set(ch, (set = new Set()));
+        fresh.push(ch);
+      }
+      set.add(consumer);
+    }
+    if (fresh.length) await sub.subscribe(...fresh);
+  }
+
+  private async release(consumer: RedisConsumer): Promise<void> {
+    this.consumers.delete(consumer);
+    const gone: string[] = [];
+    for (const q of consumer.queues) {
+      const ch = this.layout.wakeChannel(q);
+      const set = this.wakes.get(ch);
+      if (!set) continue;
+      set.delete(consumer);
+      if (set.size === 0) {
+        this.wakes.delete(ch);
+        gone.push(ch);
+      }
+    }
+    if (gone.length && this.sub) await this.sub.unsubscribe(...gone);
+    if (this.consumers.size === 0) this.stopSweeping();
+  }
+
+  // ---- visibility timeout --------------------------------------------------
+
+  private startSweeping(): void {
+    void this.sweep();
+    if (this.sweepTimer) return;
+    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepInterval * 1000);
+    this.sweepTimer.unref();
+  }
+
+  private stopSweeping(): void {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.sweepTimer = null;
+  }
+
+  /**
+   * Restore every message that has been unacknowledged for longer than the
+   * visibility timeout, whoever holds it (kombu's `restore_visible`), under
+   * the `unacked_mutex` lock. Resolves to the number restored (0 when another
+   * process holds the lock).
+   */
+  sweep(): Promise<number> {
+    if (!this.sweeping) {
+      this.sweeping = sweepUnacked(this.client, this.layout, this.options.visibilityTimeout, this.options.logger)
+        .catch((err: unknown) => {
+          this.options.logger.warn(`celeriac: visibility timeout sweep failed: ${(err as Error).message}`);
+          return 0;
+        })
+        .finally(() => {
+          this.sweeping = null;
+        });
+    }
+    return this.sweeping;
+  }
+
+  // ---- broadcast -----------------------------------------------------------
+
+  async broadcast(exchange: string, routingKey: string, message: WireMessage): Promise<void> {
+    if (this.closed) throw new ConfigurationError('The Redis broker is closed');
+    await this.client.publish(this.layout.fanoutChannel(exchange, routingKey), encodeJson(toEnvelope(message, exchange, routingKey)));
+  }
+
+  async subscribe(exchange: string, pattern: string, onMessage: (m: BroadcastMessage) => void): Promise<() => Promise<void>> {
+    if (this.closed) throw new ConfigurationError('The Redis broker is closed');
+    const sub = await this.subscriber();
+    const s: Subscription = { exchange, pattern, globs: topicGlobs(this.layout, exchange, pattern), fn: onMessage };
+    const fresh: string[] = [];
+    for (const g of s.globs) {
+      let set = this.globs.get(g);
+      if (!set) {
+        this.globs.set(g, (set = new Set()));
+        fresh.push(g);
+      }
+      set.add(s);
+    }
+    if (fresh.length) await sub.psubscribe(...fresh);
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      const gone: string[] = [];
+      for (const g of s.globs) {
+        const set = this.globs.get(g);
+        set?.delete(s);
+        if (set && set.size === 0) {
+          this.globs.delete(g);
+          gone.push(g);
+        }
+      }
+      if (gone.length && this.sub && this.sub.status === 'ready') await this.sub.punsubscribe(...gone);
+    };
+  }
+
+  private onBroadcast(glob: string, channel: string, data: string): void {
+    const subs = this.globs.get(glob);
+    if (!subs || subs.size === 0) return;
+    let message: WireMessage | null = null;
+    for (const s of [...subs]) {
+      const base = this.layout.fanoutBase(s.exchange);
+      let routingKey: string;
+      if (channel === base) routingKey = '';
+      else if (channel.startsWith(`${base}/`)) routingKey = channel.slice(base.length + 1);
+      else continue;
+      if (!topicMatches(s.pattern, routingKey)) continue;
+      if (message === null) {
+        try {
+          message = fromEnvelope(parseEnvelope(data));
+        } catch (err) {
+          this.options.logger.warn(`celeriac: ignoring unreadable broadcast on ${channel}: ${(err as Error).message}`);
+          return;
+        }
+      }
+      try {
+        s.fn({ exchange: s.exchange, routingKey, message });
+      } catch (err) {
+        this.options.logger.warn(`celeriac: broadcast listener threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  // ---- queues --------------------------------------------------------------
+
+  async queueLength(queue: string): Promise<number> {
+    const pipe = this.client.pipeline();
+    for (const key of this.layout.lists(queue)) pipe.llen(key);
+    const res = (await pipe.exec()) ?? [];
+    let n = 0;
+    for (const [err, len] of res) {
+      if (err) throw err;
+      n += Number(len);
+    }
+    return n;
+  }
+
+  async purge(queue: string): Promise<number> {
+    const keys = this.layout.lists(queue);
+    const tx = this.client.multi();
+    for (const key of keys) tx.llen(key);
+    tx.del(...keys);
+    const res = (await tx.exec()) ?? [];
+    let n = 0;
+    for (let i = 0; i < keys.length; i++) {
+      const [err, len] = res[i] ?? [];
+      if (err) throw err;
+      n += Number(len);
+    }
+    return n;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.allSettled([...this.consumers].map((c) => c.cancel()));
+    this.stopSweeping();
+    await this.sweeping;
+    this.globs.clear();
+    this.wakes.clear();
+    const conns: Redis[] = [this.client];
+    if (this.sub) conns.push(this.sub);
+    this.sub = null;
+    this.subReady = null;
+    await Promise.allSettled(conns.map(shutdown));
+  }
+}
