@@ -28,7 +28,12 @@ export type * from './types.js';
  * (immutable `.si()` steps fit after anything).
  */
 export function chain<T extends AnySignature[]>(...tasks: CheckChain<T>): Chain<ChainIn<T>, ChainOut<T>, ChainRes<T>> {
-  return new Chain([...(tasks as readonly Signature[])]) as never;
+  // Built with the pipe, as Celery's chain() is (C-033), so the wire form is Celery's.
+  const sigs = tasks as readonly Signature[];
+  const host = sigs.find((s) => s.host)?.host ?? null;
+  let acc: Signature = new Chain([], {}, host);
+  for (const t of sigs) acc = acc.pipe(t);
+  return (acc instanceof Chain ? acc : new Chain([acc], {}, host)) as never;
 }
 
 /**

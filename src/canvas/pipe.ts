@@ -27,7 +27,8 @@ function pipe(left: Signature, right: Signature): Signature {
     const tasks = left.clone().tasks;
     if (!tasks.length) {
       if (right instanceof Chain) return right.clone();
-      if (right instanceof Group) return right.clone();
+      // An empty chain piped into a group returns the group, unrolled when it has one member (C-034).
+      if (right instanceof Group) return right.tasks.length === 1 ? right.tasks[0].clone() : right.clone();
       return new Chain([right.clone()], {}, host);
     }
     const last = tasks[tasks.length - 1];

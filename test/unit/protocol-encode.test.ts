@@ -318,8 +318,7 @@ describe('canvases', () => {
   // instead of folding `|` over its arguments (canvas-semantics.md C-033), so the steps after a
   // group's chord body stay separate chain steps: embed.chain = [mul, chord(group, tsum)] where
   // Celery sends [chord(group, chain(tsum, mul))]. Both workers run either form; the wire differs.
-  // The pipe form above matches Celery exactly. Remove `.fails` once chain() folds.
-  it.fails('chain(...) itself sends the chord of a group and what follows it as Celery does', async () => {
+  it('chain(...) itself sends the chord of a group and what follows it as Celery does', async () => {
     const s = loadSample<BrokerSample<RedisCapturedMessage>>('redis-broker-chain-with-group-becomes-chord');
     const w = await makeWireApp();
     const r = await chain(w.add.s(1, 1), group(w.add.s(10), w.add.s(20)), w.tsum.s(), w.mul.s(10)).applyAsync();
