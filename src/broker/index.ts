@@ -25,6 +25,11 @@ export async function createBroker(url: string, options: BrokerOptions = {}): Pr
       const { RedisBroker } = await import('./redis.js');
       return new RedisBroker(url, options);
     }
+    case 'amqp':
+    case 'amqps': {
+      const { AmqpBroker } = await import('./amqp.js');
+      return new AmqpBroker(url, options);
+    }
     default:
       throw new ConfigurationError(`No broker for URL scheme "${scheme}:" (use memory://, redis://, rediss://, amqp:// or amqps://)`);
   }
