@@ -154,7 +154,8 @@ export class Link {
       this.warnOnce(`q\u0000${q.name}`, `queue "${q.name}" exists with other settings than celeriac declares (durable ${q.durable}, arguments ${JSON.stringify(q.arguments ?? {})}); using it as it is: ${(err as Error).message}`);
     }
     for (const b of q.bindings) if (b.exchange.name !== '') await this.admin((ch) => ch.bindQueue(q.name, b.exchange.name, b.routingKey));
-    this.declared.add(key);
+    // An auto-delete queue (a pidbox reply queue) vanishes with its last consumer: declare it again next time.
+    if (!q.autoDelete) this.declared.add(key);
   }
 
   /** Forget that a queue was declared (it was deleted behind our back), so the next use declares it again. */

@@ -143,7 +143,11 @@ export class AsyncResult<R = unknown> {
         const meta = await this.meta();
         if (READY_STATES.has(meta.status)) {
           const value = this.decode(meta);
-          if (PROPAGATE_STATES.has(meta.status) && propagate) throw value;
+          if (PROPAGATE_STATES.has(meta.status) && propagate) {
+            // A parent may have failed between the parent check and this read: its error comes first (C-049).
+            if (followParents) await this.throwIfParentFailed();
+            throw value;
+          }
           return value as R;
         }
         const left = deadline - Date.now();

@@ -1,8 +1,13 @@
 /** The tasks the guide and canvas-semantics.md use, on a fresh app. */
+import { transport } from './transport.js';
 import { Celeriac, type CeleriacOptions, type TaskContext, type TaskRequest } from '../../src/index.js';
 
+let appSeq = 0;
+
 export function makeApp(options: CeleriacOptions = {}) {
-  const app = new Celeriac({ broker: 'memory://', backend: 'memory://', logLevel: 'silent', ...options });
+  const tr = transport();
+  const queue = tr.uniqueQueues ? { defaultQueue: `canvas-${process.pid}-${++appSeq}` } : {};
+  const app = new Celeriac({ broker: tr.broker, backend: tr.backend, logLevel: 'silent', ...queue, ...options });
   const calls: Array<{ name: string; args: unknown[] }> = [];
   const add = app.task('tasks.add', (x: number, y: number, z = 0) => x + y + z);
   const sub = app.task('tasks.sub', (x: number, y: number) => x - y);

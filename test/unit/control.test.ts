@@ -28,8 +28,9 @@ afterAll(async () => {
 });
 
 describe('remote control', () => {
-  it('ping answers pong from every worker', async () => {
-    expect(await app.control.ping({ timeout: 0.2 })).toEqual({ 'w1@test': { ok: 'pong' } });
+  it('ping answers pong from every worker (and a destination narrows it to one)', async () => {
+    expect((await app.control.ping({ timeout: 0.2 }))['w1@test']).toEqual({ ok: 'pong' });
+    expect(await app.control.ping({ timeout: 0.2, destination: ['w1@test'] })).toEqual({ 'w1@test': { ok: 'pong' } });
   });
   it('a destination that is not this worker gets no answer', async () => {
     expect(await app.control.ping({ timeout: 0.1, destination: ['other@host'] })).toEqual({});
@@ -53,7 +54,7 @@ describe('remote control', () => {
     expect(await running.get(T)).toBe('finished');
   });
   it('an unknown command is answered with an error', async () => {
-    expect(await app.control.inspect('no_such_command', {}, { timeout: 0.2 })).toEqual({ 'w1@test': { error: "KeyError('no_such_command')" } });
+    expect(await app.control.inspect('no_such_command', {}, { timeout: 0.2, destination: ['w1@test'] })).toEqual({ 'w1@test': { error: "KeyError('no_such_command')" } });
   });
   it('revoke with terminate stops a running task: REVOKED "terminated"', async () => {
     const r = await hold.delay(5000);
