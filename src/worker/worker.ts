@@ -6,7 +6,7 @@
 import type { Consumer, Delivery } from '../broker/index.js';
 import { EventDispatcher, type ControlledWorker, type RequestInfo } from '../control/index.js';
 import { argsRepr, formatPythonDatetime, kwargsRepr, pyRepr } from '../protocol/index.js';
-import { decodeTaskMessage, MalformedMessageError, NotRegistered, TaskRevokedError, type TaskRequestData } from '../protocol/index.js';
+import { ConfigurationError, decodeTaskMessage, MalformedMessageError, NotRegistered, TaskRevokedError, type TaskRequestData } from '../protocol/index.js';
 import type { Celeriac } from '../app.js';
 import { Continuation } from './continuation.js';
 import { runTask } from './executor.js';
@@ -14,6 +14,9 @@ import { parseRate, TokenBucket } from './rate-limit.js';
 import { requestFromMessage, type TaskRequest } from './request.js';
 import { RevokedSet } from './revoked.js';
 import { registerBuiltins } from './builtins.js';
+import { ThreadPool } from './thread-pool.js';
+import { pathToFileURL } from 'node:url';
+import { resolve as resolvePath } from 'node:path';
 
 /** Options of a worker. */
 export interface WorkerOptions {
@@ -35,6 +38,15 @@ export interface WorkerOptions {
   heartbeatInterval?: number;
   /** Called when a remote `shutdown` command arrives (the CLI exits). Default: stop the worker. */
   onShutdownRequest?: () => void;
+  /**
+   * Where task functions run. 'async' (default): in this thread, on the event
+   * loop; a hard time limit abandons a task that yields but cannot stop one
+   * that never does. 'threads': one worker thread per slot, each importing
+   * `appModule`; a hard time limit terminates the thread, so it stops any code.
+   */
+  pool?: 'async' | 'threads';
+  /** With pool 'threads': the app module's URL or path, imported by every thread. */
+  appModule?: string;
 }
 
 interface Held {
@@ -64,7 +76,7 @@ export class Worker implements ControlledWorker {
   private readonly rateOverrides = new Map<string, string | null>();
   private readonly timeOverrides = new Map<string, [number | null, number | null]>();
   private readonly app: Celeriac;
-  private readonly options: Required<Omit<WorkerOptions, 'queues' | 'hostname' | 'taskEvents' | 'onShutdownRequest'>> & Pick<WorkerOptions, 'onShutdownRequest'>;
+  private readonly options: Required<Omit<WorkerOptions, 'queues' | 'hostname' | 'taskEvents' | 'onShutdownRequest' | 'pool' | 'appModule'>> & Pick<WorkerOptions, 'onShutdownRequest'>;
   private readonly continuation: Continuation;
   private consumer: Consumer | null = null;
   private unsubscribeControl: (() => Promise<void>) | null = null;
@@ -74,6 +86,7 @@ export class Worker implements ControlledWorker {
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
   private stopping = false;
+  private threads: ThreadPool | null = null;
 
   constructor(app: Celeriac, options: WorkerOptions = {}) {
     this.app = app;
@@ -90,6 +103,11 @@ export class Worker implements ControlledWorker {
       onShutdownRequest: options.onShutdownRequest,
     };
     this.taskEvents = options.taskEvents ?? false;
+    if (options.pool === 'threads') {
+      if (!options.appModule) throw new ConfigurationError("pool 'threads' needs appModule: the module each thread imports to find the app");
+      const url = /^[a-z]+:/i.test(options.appModule) ? options.appModule : pathToFileURL(resolvePath(options.appModule)).href;
+      this.threads = new ThreadPool(app, url, this.concurrency);
+    }
     this.prefetch = this.concurrency * Math.max(1, this.options.prefetchMultiplier);
     this.continuation = new Continuation(app);
   }
@@ -100,6 +118,7 @@ export class Worker implements ControlledWorker {
 
   /** Start consuming. */
   async start(): Promise<void> {
+    await this.threads?.ready();
     const broker = await this.app.broker();
     await this.app.resultBackend();
     this.startedAt = Date.now();
@@ -239,7 +258,10 @@ export class Worker implements ControlledWorker {
       }
       this.taskEvent('task-started', { uuid: req.id });
       const t0 = performance.now();
-      const outcome = await runTask(this.app, task, req, abort, this.timeOverrides.get(task.name));
+      const limits = this.timeOverrides.get(task.name);
+      const outcome = this.threads
+        ? await this.threads.run(req, abort, [req.timelimit[0] ?? limits?.[0] ?? task.options.timeLimit, req.timelimit[1] ?? limits?.[1] ?? task.options.softTimeLimit])
+        : await runTask(this.app, task, req, abort, limits);
       const runtime = (performance.now() - t0) / 1000;
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
       if (outcome.kind === 'success') {
@@ -376,6 +398,7 @@ export class Worker implements ControlledWorker {
     await this.consumer?.cancel();
     await this.unsubscribeControl?.();
     if (this.heartbeat) clearInterval(this.heartbeat);
+    await this.threads?.close();
     await this.events?.send('worker-offline', this.events.workerFields(0, this.processed, this.options.heartbeatInterval));
     this.app.forgetWorker(this);
   }
