@@ -25,6 +25,7 @@ export interface ControlledWorker {
   readonly processed: number;
   readonly processedByName: ReadonlyMap<string, number>;
   revoke(ids: readonly string[], terminate?: boolean): void;
+  revokeRoots(rootIds: readonly string[], terminate?: boolean): void;
   revokedIds(): string[];
   activeInfo(): RequestInfo[];
   reservedInfo(): RequestInfo[];
@@ -58,6 +59,11 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     const list = ids(a.task_id);
     w.revoke(list, true);
     return { ok: `terminate: tasks ${list.join(', ')} flagged as revoked` };
+  },
+  revoke_by_root: (w, a) => {
+    const list = ids(a.root_id);
+    w.revokeRoots(list, a.terminate === true);
+    return { ok: `workflows ${list.join(', ')} flagged as revoked` };
   },
   revoked: (w) => w.revokedIds(),
   active: (w) => w.activeInfo(),

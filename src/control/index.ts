@@ -4,7 +4,7 @@
  * in, and `celery inspect` / `celery control` from Python reach ours.
  */
 import type { Celeriac } from '../app.js';
-import type { Delivery } from '../broker/index.js';
+import type { Consumer, Delivery } from '../broker/index.js';
 import { decodeJson } from '../protocol/index.js';
 import type { RevokeOptions } from '../result/index.js';
 import { handle, type ControlledWorker } from './handlers.js';
@@ -29,9 +29,18 @@ export interface BroadcastOptions {
 /** Replies by node name. */
 export type Replies = Record<string, unknown>;
 
+/** The reply queue consumer shared by the broadcasts in flight, replies dispatched by ticket. */
+interface ReplyCollector {
+  readonly consumer: Promise<Consumer>;
+  readonly tickets: Map<string, (replies: Replies) => void>;
+  users: number;
+}
+
 /** Remote control client. */
 export class Control {
   private clock = 0;
+  private collector: ReplyCollector | null = null;
+  private closing: Promise<void> = Promise.resolve();
   constructor(private readonly app: Celeriac) {}
 
   /** Send a command to workers; with `reply`, collect `{node: answer}` until timeout or limit. */
@@ -39,49 +48,108 @@ export class Control {
     const broker = await this.app.broker();
     const timeout = options.timeout ?? 1;
     const ticket = this.app.newId();
-    const oid = this.app.conf.oid;
     const replies: Replies = {};
-    let stop: (() => Promise<void>) | null = null;
-    let done: () => void = () => undefined;
-    const finished = new Promise<void>((r) => (done = r));
-    if (options.reply) {
-      const consumer = await broker.consume(
-        [replyQueue(oid)],
-        (d: Delivery) => {
-          void d.ack();
-          if (!d.message || d.message.headers.ticket !== ticket) return;
-          try {
-            Object.assign(replies, decodeJson(d.message.body) as Replies);
-          } catch {
-            return;
-          }
-          if (options.limit && Object.keys(replies).length >= options.limit) done();
-        },
-        { prefetch: 100 },
-      );
-      stop = () => consumer.cancel();
-    }
     const body = {
       method,
       arguments: args,
       destination: options.destination ?? null,
       pattern: null,
       matcher: null,
-      ...(options.reply ? { ticket, reply_to: { exchange: REPLY_EXCHANGE, routing_key: oid } } : {}),
+      ...(options.reply ? { ticket, reply_to: { exchange: REPLY_EXCHANGE, routing_key: this.app.conf.oid } } : {}),
     };
-    await broker.broadcast(PIDBOX_EXCHANGE, '', requestMessage(body, ++this.clock, this.app.now() / 1000 + timeout));
-    if (!options.reply) return replies;
+    const request = requestMessage(body, ++this.clock, this.app.now() / 1000 + timeout);
+    if (!options.reply) {
+      await broker.broadcast(PIDBOX_EXCHANGE, '', request);
+      return replies;
+    }
+    const collector = await this.openCollector();
+    let done: () => void = () => undefined;
+    const finished = new Promise<void>((r) => (done = r));
+    collector.tickets.set(ticket, (r) => {
+      Object.assign(replies, r);
+      if (options.limit && Object.keys(replies).length >= options.limit) done();
+    });
     const timer = setTimeout(done, timeout * 1000);
-    await finished;
-    clearTimeout(timer);
-    await stop?.();
+    try {
+      await broker.broadcast(PIDBOX_EXCHANGE, '', request);
+      await finished;
+    } finally {
+      clearTimeout(timer);
+      collector.tickets.delete(ticket);
+      await this.closeCollector(collector);
+    }
     return replies;
+  }
+
+  /**
+   * The reply consumer, opened on first use and shared: two broadcasts in
+   * flight read one reply queue, and each takes only the replies that carry
+   * its ticket (a consumer of its own would take and drop the other's).
+   */
+  private async openCollector(): Promise<ReplyCollector> {
+    if (!this.collector) {
+      // A reply queue being deleted (its last consumer gone) must be gone before it is declared again.
+      await this.closing;
+    }
+    if (!this.collector) {
+      const tickets = new Map<string, (replies: Replies) => void>();
+      const consumer = this.app.broker().then((broker) =>
+        broker.consume(
+          [replyQueue(this.app.conf.oid)],
+          (d: Delivery) => {
+            void d.ack().catch(() => undefined);
+            const ticket = d.message?.headers.ticket;
+            const take = typeof ticket === 'string' ? tickets.get(ticket) : undefined;
+            if (!take || !d.message) return;
+            let reply: unknown;
+            try {
+              reply = decodeJson(d.message.body);
+            } catch {
+              return;
+            }
+            if (reply && typeof reply === 'object' && !Array.isArray(reply)) take(reply as Replies);
+          },
+          { prefetch: 100 },
+        ),
+      );
+      this.collector = { consumer, tickets, users: 0 };
+    }
+    const c = this.collector;
+    c.users++;
+    try {
+      await c.consumer;
+    } catch (err) {
+      c.users--;
+      if (this.collector === c) this.collector = null;
+      throw err;
+    }
+    return c;
+  }
+
+  private async closeCollector(c: ReplyCollector): Promise<void> {
+    if (--c.users > 0) return;
+    if (this.collector === c) this.collector = null;
+    this.closing = c.consumer.then((consumer) => consumer.cancel()).catch(() => undefined);
+    await this.closing;
   }
 
   /** Revoke task ids on every worker (with terminate, running ones are aborted). */
   async revoke(ids: string | string[], options: RevokeOptions = {}): Promise<void> {
     const list = Array.isArray(ids) ? ids : [ids];
     await this.broadcast('revoke', { task_id: list.length === 1 ? list[0] : list, terminate: options.terminate ?? false, signal: options.signal ?? 'SIGTERM' });
+  }
+
+  /**
+   * Revoke a whole workflow by its root id: every task of it that a celeriac
+   * worker receives from now on is REVOKED (so chain steps not yet sent and
+   * chord bodies never run), and running ones are aborted with terminate.
+   * The ids given in `knownIds` (e.g. from a frozen canvas) are also revoked
+   * one by one, which Python workers understand too.
+   */
+  async revokeWorkflow(rootId: string, options: RevokeOptions & { knownIds?: string[] } = {}): Promise<void> {
+    await this.broadcast('revoke_by_root', { root_id: rootId, terminate: options.terminate ?? false, signal: options.signal ?? 'SIGTERM' });
+    const ids = [rootId, ...(options.knownIds ?? [])];
+    await this.revoke(ids, options);
   }
 
   /** Ping workers: `{node: {ok: 'pong'}}`. */

@@ -102,7 +102,7 @@ export class Continuation {
   async onRevoked(req: TaskRequest, reason: 'revoked' | 'expired' | 'terminated'): Promise<void> {
     const exc = serializeException(new TaskRevokedError(reason));
     await this.store(req, this.meta(req, States.REVOKED, exc, null), true);
-    await this.failChainRest(req, exc, null);
+    await this.failChainRest(req, exc, null, States.REVOKED);
   }
 
   /** Retry: re-send the same id with retries+1 and an ETA, then store RETRY. */
@@ -147,28 +147,28 @@ export class Continuation {
    * Mark every result the caller can hold for the rest of the chain FAILURE
    * with the same exception (C-048), so waiting on the last one ends.
    */
-  private async failChainRest(req: TaskRequest, exc: ExceptionInfo, traceback: string | null): Promise<void> {
-    for (const raw of req.chain ?? []) await this.markFailed(req, fromDict(raw, this.app), exc, traceback);
+  private async failChainRest(req: TaskRequest, exc: ExceptionInfo, traceback: string | null, state: string = States.FAILURE): Promise<void> {
+    for (const raw of req.chain ?? []) await this.markFailed(req, fromDict(raw, this.app), exc, traceback, state);
   }
 
   /** Store FAILURE under every id a caller may hold for `sig` (chains: all steps; groups: all members; chords: header and body). */
-  private async markFailed(parent: TaskRequest, sig: Signature, exc: ExceptionInfo, traceback: string | null): Promise<void> {
+  private async markFailed(parent: TaskRequest, sig: Signature, exc: ExceptionInfo, traceback: string | null, state: string = States.FAILURE): Promise<void> {
     if (sig instanceof Chain) {
-      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback);
+      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback, state);
       return;
     }
     if (sig instanceof Group) {
-      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback);
+      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback, state);
       return;
     }
     if (sig instanceof Chord) {
-      for (const s of sig.header.tasks) await this.markFailed(parent, s, exc, traceback);
-      if (sig.body) await this.markFailed(parent, sig.body, exc, traceback);
+      for (const s of sig.header.tasks) await this.markFailed(parent, s, exc, traceback, state);
+      if (sig.body) await this.markFailed(parent, sig.body, exc, traceback, state);
       return;
     }
     if (!sig.id) return;
     const req = syntheticRequest(parent, sig);
-    await this.store(req, this.meta(req, States.FAILURE, exc, traceback), true);
+    await this.store(req, this.meta(req, state, exc, traceback), true);
   }
 
   /**

@@ -64,6 +64,8 @@ export class Worker implements ControlledWorker {
   readonly concurrency: number;
   /** Revoked ids (bounded, expiring). */
   readonly revoked = new RevokedSet();
+  /** Revoked workflows by root id (bounded, expiring). */
+  readonly revokedRoots = new RevokedSet();
   /** Number of tasks finished. */
   processed = 0;
   /** Tasks finished, by name. */
@@ -221,7 +223,7 @@ export class Worker implements ControlledWorker {
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
     try {
-      if (this.revoked.has(req.id)) {
+      if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
         this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: false });
         return;
@@ -247,7 +249,7 @@ export class Worker implements ControlledWorker {
         }
       }
       await this.rateLimit(task.name, this.rateOverrides.has(task.name) ? (this.rateOverrides.get(task.name) ?? null) : task.options.rateLimit);
-      if (this.revoked.has(req.id)) {
+      if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
         return;
       }
@@ -377,6 +379,13 @@ export class Worker implements ControlledWorker {
     for (const id of ids) this.revoked.add(id);
     if (!terminate) return;
     for (const a of this.active.values()) if (ids.includes(a.req?.id)) a.abort.abort(new TaskRevokedError('terminated'));
+  }
+
+  /** Revoke every task of a workflow (by root id) on this worker; with terminate, abort running ones. */
+  revokeRoots(rootIds: readonly string[], terminate = false): void {
+    for (const id of rootIds) this.revokedRoots.add(id);
+    if (!terminate) return;
+    for (const a of this.active.values()) if (a.req && rootIds.includes(a.req.rootId)) a.abort.abort(new TaskRevokedError('terminated'));
   }
 
   /**

@@ -25,7 +25,7 @@ setTransport({ broker: `redis://127.0.0.1:6379/${BROKER_DB}`, backend: `redis://
 
 const t = makeApp({ logLevel: 'silent' });
 const { app, add, tsum, fail } = t;
-const inspectArgs = app.task('run.inspect_args', (...a: unknown[]) => a.map((x) => `${typeof x}:${String(x)}`));
+app.task('run.inspect_args', (...a: unknown[]) => a.map((x) => `${typeof x}:${String(x)}`));
 const size = app.task('run.size', (xs: number[]) => xs.length);
 const broker = new Redis({ host: '127.0.0.1', port: 6379, db: BROKER_DB });
 const backend = new Redis({ host: '127.0.0.1', port: 6379, db: BACKEND_DB });

@@ -1,7 +1,7 @@
 /** Remote control, inspection and events over the pidbox, on memory://. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveEvents, type CeleryEvent } from '../../src/control/index.js';
-import type { TaskContext } from '../../src/index.js';
+import { chain, chord, ChordError, type GroupResult, type TaskContext } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
 
 const t = makeApp();
@@ -63,6 +63,27 @@ describe('remote control', () => {
     await expect(r.get(T)).rejects.toThrow('terminated');
     expect(await r.state()).toBe('REVOKED');
   });
+  it('revokeWorkflow by root id: the running task is terminated, later steps are REVOKED, a chord body never fires', async () => {
+    const res = await chain(hold.si(5000), t.identity.si(1), t.identity.si(2)).delay();
+    const first = res.parent!.parent!;
+    await new Promise((r) => setTimeout(r, 80));
+    await app.control.revokeWorkflow(first.id, { terminate: true });
+    await expect(res.get(T)).rejects.toThrow(/terminated|revoked/);
+    expect(await first.state()).toBe('REVOKED');
+    expect(await res.parent!.state()).toBe('REVOKED');
+    expect(await res.state()).toBe('REVOKED');
+
+    const wf = await chain(add.si(1, 1), chord([hold.si(5000), hold.si(5000)], t.tsum.s())).delay();
+    const header = wf.parent as GroupResult;
+    const root = header.parent!.id;
+    await new Promise((r) => setTimeout(r, 120));
+    await app.control.revokeWorkflow(root, { terminate: true });
+    const err = await wf.get({ ...T, followParents: false }).catch((e: Error) => e);
+    expect(err).toBeInstanceOf(ChordError);
+    expect(await header.results[0].state()).toBe('REVOKED');
+    expect((await wf.meta()).status).toBe('FAILURE');
+  });
+
   it('rate_limit changes a task type’s limit on the worker', async () => {
     const replies = await app.control.rateLimit('tasks.add', '1000/s', { reply: true, timeout: 0.2 });
     expect(replies['w1@test']).toEqual({ ok: 'new rate limit set successfully' });
