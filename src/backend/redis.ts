@@ -14,8 +14,9 @@
  * (lua/store-result.lua).
  */
 import { readFileSync } from 'node:fs';
-import { Redis, type RedisOptions } from 'ioredis';
-import { ConfigurationError, decodeJson, encodeJson, formatPythonDatetime } from '../protocol/index.js';
+import type { Redis, RedisOptions } from 'ioredis';
+import { ConfigurationError, decodeJson, encodeJson, encodeJsonPython } from '../protocol/index.js';
+import { ensureConnected, openRedis, parseRedisUrl, shutdown } from '../redis/index.js';
 import type { BackendOptions } from './index.js';
 import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
 
@@ -44,65 +45,6 @@ interface ScriptedRedis extends Redis {
   celeriacStoreResult(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
 }
 
-/** Python's `str(x)` of a JSON string, with `ensure_ascii` (json.dumps' default). */
-function pyString(s: string): string {
-  return JSON.stringify(s).replace(/[\u007f-\uffff]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
-}
-
-/**
- * JSON as Python's `json.dumps` writes it (separators `", "` and `": "`,
- * ASCII only), so chord members are byte-identical to a Python worker's
- * (celery-wire.md §4.4). Floats with an integral value are the one thing
- * JavaScript cannot tell apart (`2.0` is written `2`).
- */
-export function pythonJson(v: unknown): string {
-  if (v === null || v === undefined) return 'null';
-  if (typeof v === 'string') return pyString(v);
-  if (v instanceof Date) return pyString(formatPythonDatetime(v));
-  if (Array.isArray(v)) return `[${v.map(pythonJson).join(', ')}]`;
-  if (typeof v === 'object') {
-    const parts: string[] = [];
-    for (const [k, x] of Object.entries(v)) {
-      if (x === undefined || typeof x === 'function' || typeof x === 'symbol') continue;
-      parts.push(`${pyString(k)}: ${pythonJson(x)}`);
-    }
-    return `{${parts.join(', ')}}`;
-  }
-  return encodeJson(v);
-}
-
-function maskUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch (err) {
-    throw new ConfigurationError(`Invalid Redis URL ${JSON.stringify(url)}: expected redis://[:password@]host:port/db`, { cause: err });
-  }
-  if (u.protocol !== 'redis:' && u.protocol !== 'rediss:') throw new ConfigurationError(`Not a Redis URL: ${JSON.stringify(url)} (use redis:// or rediss://)`);
-  if (!/^\/*\d*$/.test(u.pathname)) throw new ConfigurationError(`Invalid Redis database in ${JSON.stringify(url)}: the path must be a number`);
-  if (u.password) u.password = '***';
-  return u.toString();
-}
-
-/** Close a connection for good: QUIT when connected (else drop it), resolved once it has ended. */
-async function shutdown(redis: Redis): Promise<void> {
-  if (redis.status === 'end' || redis.status === 'wait') {
-    if (redis.status === 'wait') redis.disconnect();
-    return;
-  }
-  const ended = new Promise<void>((resolve) => {
-    const timer = setTimeout(resolve, 2000);
-    timer.unref();
-    redis.once('end', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-  });
-  if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-  else redis.disconnect();
-  await ended;
-}
-
 /** The Redis result backend. */
 export class RedisBackend implements ResultBackend {
   readonly url: string;
@@ -124,7 +66,7 @@ export class RedisBackend implements ResultBackend {
   private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(url: string, options: RedisBackendOptions = {}) {
-    this.url = maskUrl(url);
+    this.url = parseRedisUrl(url).masked;
     this.rawUrl = url;
     const expires = options.resultExpires ?? 86400;
     if (!(expires >= 0) || !Number.isFinite(expires)) throw new ConfigurationError(`resultExpires must be a number of seconds ≥ 0, got ${expires}`);
@@ -138,20 +80,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   private open(name: string): Redis {
-    const redis = new Redis(this.rawUrl, {
-      lazyConnect: true,
-      connectionName: name,
-      retryStrategy: (attempt: number) => Math.min(attempt * 100, 2000),
-      ...this.redisOptions,
-    });
-    let last = 0;
-    redis.on('error', (err: Error) => {
-      const now = Date.now();
-      if (now - last < 1000) return;
-      last = now;
-      this.log.warn(`celeriac: Redis connection "${name}" error: ${err.message}`);
-    });
-    return redis;
+    return openRedis(this.rawUrl, name, this.log, this.redisOptions);
   }
 
   /** The meta key of a task id. */
@@ -165,10 +94,7 @@ export class RedisBackend implements ResultBackend {
   }
 
   async connect(): Promise<void> {
-    const c = this.client;
-    if (c.status === 'ready') return;
-    if (c.status === 'wait' || c.status === 'end') await c.connect();
-    else await c.ping();
+    await ensureConnected(this.client);
   }
 
   async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
@@ -180,7 +106,7 @@ export class RedisBackend implements ResultBackend {
       keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
       // The member carries the result as stored: decode the meta text so that it matches a later read.
       const stored = decodeJson(text) as TaskMeta;
-      args.push(pythonJson([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex));
+      args.push(encodeJsonPython([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex));
     }
     const reply = await this.client.celeriacStoreResult(keys.length, ...keys, ...args);
     const stored = Number(reply[0]) === 1;

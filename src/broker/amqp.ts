@@ -35,8 +35,8 @@ import type { BroadcastMessage, Broker, ConsumeOptions, Consumer, Delivery, Publ
 
 export { AmqpUnavailableError, type AmqpLogger } from './amqp-connection.js';
 
-/** Options of the AMQP transport. */
-export interface AmqpBrokerOptions extends BrokerOptions {
+/** Options of the AMQP transport (times in milliseconds; `createBroker` takes them in seconds, see `amqpOptionsOf`). */
+export interface AmqpBrokerOptions {
   /**
    * Declare task queues with `x-max-priority` (Celery's
    * `task_queue_max_priority`); priorities then count, higher first. It must
@@ -98,6 +98,22 @@ function resolve(options: AmqpBrokerOptions): ResolvedAmqpBrokerOptions {
     socket: { ...(options.socket ?? {}) },
     logger: options.logger ?? console,
   });
+}
+
+/**
+ * The AMQP options of `createBroker`'s BrokerOptions (an app's
+ * `brokerOptions`): seconds become milliseconds, `tls` becomes the socket
+ * options; what is not given keeps its AMQP default.
+ */
+export function amqpOptionsOf(options: BrokerOptions): AmqpBrokerOptions {
+  const out: AmqpBrokerOptions = {};
+  if (options.maxPriority !== undefined) out.maxPriority = options.maxPriority;
+  if (options.timeout !== undefined) out.timeout = options.timeout * 1000;
+  if (options.connectTimeout !== undefined) out.connectTimeout = options.connectTimeout * 1000;
+  if (options.connectionName !== undefined) out.connectionName = options.connectionName;
+  if (options.tls !== undefined) out.socket = { ...options.tls };
+  if (options.logger !== undefined) out.logger = options.logger;
+  return out;
 }
 
 /** Check an `amqp://` / `amqps://` URL; returns it (localhost when it names no host) and a masked copy. */

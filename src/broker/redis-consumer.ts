@@ -19,7 +19,7 @@ import type { Redis } from 'ioredis';
 import { decodeJson, encodeJson, fromEnvelope, MalformedMessageError, parseEnvelope, type WireMessage } from '../protocol/index.js';
 import { priorityStep } from './priority.js';
 import type { RedisLayout } from './redis-layout.js';
-import { shutdown, type RedisLogger } from './redis-connection.js';
+import { shutdown, type RedisLogger } from '../redis/index.js';
 import { scriptedPipeline, type ScriptedRedis } from './redis-scripts.js';
 import type { Consumer, Delivery } from './types.js';
 

@@ -68,6 +68,21 @@ export class RedisLayout {
   }
 }
 
+/** kombu's pidbox reply queue name: `<oid>.reply.<ns>.pidbox`. */
+const REPLY_QUEUE = /^([^.]+)\.(reply\..+\.pidbox)$/;
+
+/**
+ * The binding of a pidbox reply queue, or null for any other queue. kombu
+ * binds `<oid>.reply.celery.pidbox` to the direct exchange
+ * `reply.celery.pidbox` with routing key `<oid>` (celery-wire.md §8.1), and a
+ * Python worker routes its reply through that binding: without it the reply
+ * is dropped.
+ */
+export function replyQueueBinding(queue: string): { exchange: string; routingKey: string } | null {
+  const m = REPLY_QUEUE.exec(queue);
+  return m ? { exchange: m[2], routingKey: m[1] } : null;
+}
+
 /** Escape Redis glob specials so a name matches only itself in PSUBSCRIBE. */
 export function globEscape(s: string): string {
   return s.replace(/[*?[\]\\]/g, (c) => `\\${c}`);

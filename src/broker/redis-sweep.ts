@@ -13,7 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { decodeJson, encodeJson } from '../protocol/index.js';
 import { priorityStep } from './priority.js';
-import type { RedisLogger } from './redis-connection.js';
+import type { RedisLogger } from '../redis/index.js';
 import { epochSeconds, markEnvelope } from './redis-consumer.js';
 import { SEP, type RedisLayout } from './redis-layout.js';
 import { scriptedPipeline, type ScriptedRedis } from './redis-scripts.js';

@@ -18,9 +18,9 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, encodeJson, fromEnvelope, parseEnvelope, toEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
-import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from './redis-connection.js';
+import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
 import { RedisConsumer, type ConsumerHost } from './redis-consumer.js';
-import { RedisLayout, topicGlobs } from './redis-layout.js';
+import { RedisLayout, replyQueueBinding, topicGlobs } from './redis-layout.js';
 import { sweepUnacked } from './redis-sweep.js';
 import { scriptedPipeline, withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
 import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishTarget } from './types.js';
@@ -147,7 +147,9 @@ export class RedisBroker implements Broker {
       const routingKey = target.routingKey ?? target.queue;
       const env = toEnvelope(message, target.exchange ?? '', routingKey);
       const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
-      if (!this.bound.has(bindKey)) {
+      // A pidbox reply goes to a queue its client declared and removes again: declaring it here would leave a binding behind.
+      const isReply = !target.exchange && replyQueueBinding(target.queue) !== null;
+      if (!isReply && !this.bound.has(bindKey)) {
         // Declare the queue as kombu does, once per process, so exchange-routed Python publishers find it.
         pipe.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue));
         binding.push(bindKey);
@@ -169,7 +171,12 @@ export class RedisBroker implements Broker {
     const fresh = [...new Set(queues)].filter((q) => !this.bound.has(`${q}\u0000${q}\u0000${q}`));
     if (fresh.length) {
       const pipe = this.client.pipeline();
-      for (const q of fresh) pipe.sadd(this.layout.binding(q), RedisLayout.bindingMember(q, '', q));
+      for (const q of fresh) {
+        // A reply queue is bound as kombu binds it, so Python workers can route their replies to it.
+        const reply = replyQueueBinding(q);
+        if (reply) pipe.sadd(this.layout.binding(reply.exchange), RedisLayout.bindingMember(reply.routingKey, '', q));
+        else pipe.sadd(this.layout.binding(q), RedisLayout.bindingMember(q, '', q));
+      }
       await pipe.exec();
       for (const q of fresh) this.bound.add(`${q}\u0000${q}\u0000${q}`);
     }
@@ -239,6 +246,26 @@ export class RedisBroker implements Broker {
     }
     if (gone.length && this.sub) await this.sub.unsubscribe(...gone);
     if (this.consumers.size === 0) this.stopSweeping();
+    await this.deleteReplyQueues(consumer.queues);
+  }
+
+  /**
+   * kombu's auto-delete of a pidbox reply queue once its last consumer has
+   * gone: remove its binding and its lists, so that neither the binding set
+   * nor late replies pile up (one reply queue per client process).
+   */
+  private async deleteReplyQueues(queues: readonly string[]): Promise<void> {
+    const pipe = this.client.pipeline();
+    let n = 0;
+    for (const q of queues) {
+      const reply = replyQueueBinding(q);
+      if (!reply || [...this.consumers].some((c) => c.queues.includes(q))) continue;
+      this.bound.delete(`${q}\u0000${q}\u0000${q}`);
+      pipe.srem(this.layout.binding(reply.exchange), RedisLayout.bindingMember(reply.routingKey, '', q));
+      pipe.del(...this.layout.lists(q));
+      n++;
+    }
+    if (n && this.client.status === 'ready') await pipe.exec();
   }
 
   // ---- visibility timeout --------------------------------------------------

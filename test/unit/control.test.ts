@@ -73,7 +73,7 @@ describe('remote control', () => {
     expect(await res.parent!.state()).toBe('REVOKED');
     expect(await res.state()).toBe('REVOKED');
 
-    const wf = await chain(add.si(1, 1), chord([hold.si(5000), hold.si(5000)], t.tsum.s())).delay();
+    const wf = await chain(add.si(1, 1), chord([hold.si(5000), hold.si(5000)], t.identity.s())).delay();
     const header = wf.parent as GroupResult;
     const root = header.parent!.id;
     await new Promise((r) => setTimeout(r, 120));

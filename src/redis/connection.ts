@@ -1,5 +1,5 @@
 /**
- * Redis URLs and ioredis connections for the broker: `redis://[:password@]host:port/db`
+ * Redis URLs and ioredis connections, shared by the Redis broker and the Redis result backend: `redis://[:password@]host:port/db`
  * and `rediss://` (TLS). Connections reconnect on their own (ioredis retries
  * with a capped backoff) and report errors to the broker's logger.
  */
