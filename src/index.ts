@@ -15,7 +15,7 @@ export type { Broker, Delivery, Consumer, PublishTarget, ConsumeOptions, Broadca
 export { MemoryBroker, createBroker } from './broker/index.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { TaskContext, TaskRequest, RetryOptions, DeliveryInfo } from './worker/request.js';
-export { Control } from './control/index.js';
+export { Control, receiveEvents, EventDispatcher, type CeleryEvent, type Replies, type BroadcastOptions } from './control/index.js';
 export {
   TaskError,
   ChordError,
