@@ -2,7 +2,10 @@
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { runCall } from './call-command.js';
+import { CONTROL_ACTIONS, runControl } from './control-command.js';
 import { ExitCode } from './errors.js';
+import { runEvents } from './events-command.js';
+import { INSPECT_METHODS, runInspect } from './inspect-command.js';
 import { Env, LOG_LEVELS } from './load-app.js';
 import { runResult } from './result-command.js';
 import { runWorker } from './worker-command.js';
@@ -42,6 +45,12 @@ function list(v: string, previous: string[] = []): string[] {
   return [...previous, ...items];
 }
 
+function nodes(v: string, previous: string[] = []): string[] {
+  const items = v.split(',').map((s) => s.trim()).filter(Boolean);
+  if (!items.length) throw new InvalidArgumentError('must name at least one node.');
+  return [...previous, ...items];
+}
+
 function logLevel(v: string): string {
   const l = v.toLowerCase();
   if (![...LOG_LEVELS, 'warning', 'critical', 'fatal'].includes(l)) throw new InvalidArgumentError(`must be one of ${LOG_LEVELS.join(', ')}.`);
@@ -54,13 +63,14 @@ Exit codes:
   1  startup or configuration error (bad -A path, no app exported, cannot connect)
   2  usage error (unknown command or option, bad value)
   3  call --wait / result: the task failed or was revoked
-  4  call --wait / result --wait: timed out; worker: tasks still running at --shutdown-timeout
+  4  call --wait / result --wait: timed out; worker: tasks still running at --shutdown-timeout;
+     inspect / control: no node replied within --timeout
   128+N  worker: forced exit by a second signal N
 
 Overrides (-b, --result-backend, -l) reach the app module through the environment,
 set before it is imported: ${Env.broker}, ${Env.backend}, ${Env.logLevel}.
 Build the app from them, e.g. new Celeriac({ broker: process.env.${Env.broker} ?? '...' }).
-Without -A, call and result connect to the URLs given or found in those variables.`;
+Without -A, call, result, inspect, control and events connect to the URLs given or found in those variables.`;
 
 /** Build the program; `done` receives the exit code of the command that ran. */
 export function buildProgram(done: (code: number) => void): Command {
@@ -130,6 +140,41 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--no-progress', 'with --wait: no progress on stderr'),
     false,
   ).action(async (id: string, o) => done(await runResult(id, o)));
+
+  const remote = (cmd: Command): Command =>
+    appOptions(
+      cmd
+        .option('-d, --destination <a,b>', 'only these node names (comma-separated, repeatable); default: every worker', nodes)
+        .option('-t, --timeout <s>', 'seconds to wait for replies (default 1)', seconds, 1)
+        .option('--json', 'print the replies as one JSON object {node: reply}'),
+      false,
+    );
+
+  remote(
+    program
+      .command('inspect')
+      .description('ask workers (celeriac or Celery) what they are doing, as `celery inspect` does')
+      .argument('<method>', Object.keys(INSPECT_METHODS).join(' | '))
+      .argument('[args...]', 'task ids, for query_task')
+      .addHelpText('after', `\nMethods:\n${Object.entries(INSPECT_METHODS).map(([m, d]) => `  ${m.padEnd(14)}${d}`).join('\n')}`),
+  ).action(async (method: string, args: string[], o) => done(await runInspect(method, args, o)));
+
+  remote(
+    program
+      .command('control')
+      .description('change running workers (celeriac or Celery), as `celery control` does')
+      .argument('<action>', Object.keys(CONTROL_ACTIONS).join(' | '))
+      .argument('[args...]', "the action's arguments")
+      .addHelpText('after', `\nActions:\n${Object.entries(CONTROL_ACTIONS).map(([a, s]) => `  ${a} ${s}`.trimEnd()).join('\n')}`),
+  ).action(async (action: string, args: string[], o) => done(await runControl(action, args, o)));
+
+  appOptions(
+    program
+      .command('events')
+      .description('print worker and task events live, one line each, until Ctrl-C (as `celery events --dump`)')
+      .option('--json', 'print each event as one JSON object'),
+    false,
+  ).action(async (o) => done(await runEvents(o)));
 
   return program;
 }

@@ -45,6 +45,8 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
       acksLate: o.acksLate,
       hostname,
       shutdownTimeout: o.shutdownTimeout,
+      // A remote `shutdown` (celery/celeriac control shutdown) takes the same warm path as SIGTERM, and the process exits.
+      onShutdownRequest: () => process.kill(process.pid, 'SIGTERM'),
     });
   } catch (err) {
     await app.close().catch(() => undefined);

@@ -91,7 +91,13 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     return out;
   },
   rate_limit: (w, a) => {
-    w.setRateLimit(String(a.task_name), a.rate_limit === null || a.rate_limit === undefined ? null : String(a.rate_limit));
+    // Celery: no rate, or a rate of zero ("0", "0/s"), removes the limit.
+    const rate = a.rate_limit === null || a.rate_limit === undefined ? '' : String(a.rate_limit);
+    if (/^\s*(0+(\.0*)?)?\s*(\/\s*[smh])?\s*$/.test(rate)) {
+      w.setRateLimit(String(a.task_name), null);
+      return { ok: 'rate limit disabled successfully' };
+    }
+    w.setRateLimit(String(a.task_name), rate);
     return { ok: 'new rate limit set successfully' };
   },
   time_limit: (w, a) => {
