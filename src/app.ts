@@ -8,7 +8,7 @@ import { createBroker, type Broker, type PublishTarget } from './broker/index.js
 import { signature as makeSignature, Signature, toWireOptions, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
 import { Control } from './control/index.js';
 import { ConfigurationError, NotRegistered, encodeTaskMessage, parseCeleryTime, type SignatureDict, type WireMessage } from './protocol/index.js';
-import { resolveOptions, routeFor, type CeleriacOptions, type ResolvedOptions } from './options.js';
+import { brokerLogger, resolveOptions, routeFor, type CeleriacOptions, type ResolvedOptions } from './options.js';
 import { AsyncResult, GroupResult, resultFromTuple, type AnyResult, type RevokeOptions } from './result/index.js';
 import type { EagerResult } from './result/eager.js';
 import { Task, type BoundFn, type BoundParams, type TaskHost, type TaskOptions } from './task.js';
@@ -45,7 +45,8 @@ export class Celeriac implements TaskHost {
   async broker(): Promise<Broker> {
     if (this._broker) return this._broker;
     this.brokerPromise ??= (async () => {
-      const b = await createBroker(this.conf.broker, { visibilityTimeout: this.conf.visibilityTimeout, keyPrefix: this.conf.keyPrefix });
+      const { brokerOptions, visibilityTimeout, keyPrefix, logger } = this.conf;
+      const b = await createBroker(this.conf.broker, { ...brokerOptions, visibilityTimeout, keyPrefix, logger: brokerLogger(logger) });
       await b.connect();
       this._broker = b;
       return b;

@@ -5,6 +5,8 @@
 import { hostname as osHostname } from 'node:os';
 import { randomUUID } from 'node:crypto';
 import pino from 'pino';
+import type { BrokerConnectionOptions, BrokerLogger } from './broker/index.js';
+import { ConfigurationError } from './protocol/index.js';
 
 /** The clock the app, results and workers read; inject one to test ETA, retry and expiry. */
 export interface Clock {
@@ -59,6 +61,15 @@ export interface CeleriacOptions {
   visibilityTimeout?: number;
   /** Redis: a prefix for every key (kombu's global_keyprefix). Default ''. */
   keyPrefix?: string;
+  /**
+   * Broker connection settings, in seconds (the README's "Running with
+   * RabbitMQ"): `maxPriority` (amqp, default none: queues without
+   * `x-max-priority`), `timeout` (amqp, default 30), `connectTimeout` (amqp,
+   * default 10), `connectionName` (default 'celeriac'), `tls` (amqps, default
+   * Node's). The transport's warnings (reconnects, declaration mismatches) go
+   * to `logger`. Default: every setting at its default.
+   */
+  brokerOptions?: BrokerConnectionOptions;
   /** Error classes that remote failures of the same name are rebuilt as (C-161). Default none. */
   errors?: ReadonlyArray<new (...args: never[]) => Error>;
   /** The clock. Default: the system clock. */
@@ -84,6 +95,7 @@ export interface ResolvedOptions {
   readonly resultExtended: boolean;
   readonly visibilityTimeout: number;
   readonly keyPrefix: string;
+  readonly brokerOptions: ResolvedBrokerOptions;
   readonly errors: ReadonlyMap<string, new (...args: never[]) => Error>;
   readonly clock: Clock;
   readonly idGenerator: () => string;
@@ -93,6 +105,44 @@ export interface ResolvedOptions {
   readonly origin: string;
   /** This process's reply_to tag. */
   readonly oid: string;
+}
+
+/** `brokerOptions` with every default filled in (seconds). */
+export interface ResolvedBrokerOptions {
+  readonly maxPriority: number | undefined;
+  readonly timeout: number;
+  readonly connectTimeout: number;
+  readonly connectionName: string;
+  readonly tls: BrokerConnectionOptions['tls'];
+}
+
+function resolveBrokerOptions(o: BrokerConnectionOptions = {}): ResolvedBrokerOptions {
+  const { maxPriority } = o;
+  if (maxPriority !== undefined && !(Number.isInteger(maxPriority) && maxPriority >= 1 && maxPriority <= 255)) {
+    throw new ConfigurationError(`brokerOptions.maxPriority must be an integer from 1 to 255 (Celery's examples use 10), got ${maxPriority}`);
+  }
+  const seconds = (name: string, v: number | undefined, dflt: number): number => {
+    const x = v ?? dflt;
+    if (!(typeof x === 'number' && x > 0 && Number.isFinite(x))) throw new ConfigurationError(`brokerOptions.${name} must be a positive number of seconds, got ${x}`);
+    return x;
+  };
+  return Object.freeze({
+    maxPriority,
+    timeout: seconds('timeout', o.timeout, 30),
+    connectTimeout: seconds('connectTimeout', o.connectTimeout, 10),
+    connectionName: o.connectionName ?? 'celeriac',
+    tls: o.tls === undefined ? undefined : Object.freeze({ ...o.tls }),
+  });
+}
+
+/** The app's structured logger as the message-first logger transports write to. */
+export function brokerLogger(logger: Logger): BrokerLogger {
+  return {
+    warn(message, ...details) {
+      const [first] = details;
+      logger.warn(first instanceof Error ? { err: first } : details.length > 0 ? { details } : {}, message);
+    },
+  };
 }
 
 function defaultBackend(broker: string): string {
@@ -120,6 +170,7 @@ export function resolveOptions(o: CeleriacOptions = {}): ResolvedOptions {
     resultExtended: o.resultExtended ?? false,
     visibilityTimeout: o.visibilityTimeout ?? 3600,
     keyPrefix: o.keyPrefix ?? '',
+    brokerOptions: resolveBrokerOptions(o.brokerOptions),
     errors,
     clock: o.clock ?? systemClock,
     idGenerator: o.idGenerator ?? randomUUID,

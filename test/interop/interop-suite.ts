@@ -2,12 +2,14 @@
  * Interop with the real Python Celery 5 (Debian python3-celery, run with
  * /usr/bin/python3): a Python client with the celeriac worker (the CLI, as a
  * child process), the celeriac client with a Python worker, and canvases whose
- * steps alternate between the two, routed by queue.
+ * steps alternate between the two, routed by queue. One suite, run once per
+ * broker by celery-interop-redis.test.ts and celery-interop-amqp.test.ts;
+ * the result backend is Redis in both.
  *
- * Redis database 8 is the broker, 9 the result backend; queues are interop-*.
- * Skipped, loudly, only when `/usr/bin/python3 -c 'import celery'` fails; with
- * CELERIAC_REQUIRE_INTEROP=1 (CI) that fails instead. CELERIAC_INTEROP_PYTHON
- * names another interpreter.
+ * Queues are interop-py-<run> and interop-ts-<run>. Skipped, loudly, only
+ * when `/usr/bin/python3 -c 'import celery'` fails; with
+ * CELERIAC_REQUIRE_INTEROP=1 (CI) that fails instead.
+ * CELERIAC_INTEROP_PYTHON names another interpreter.
  */
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
@@ -16,55 +18,96 @@ import { chain, chord, group, type AnyResult, type AsyncResult } from '../../src
 import { killAll, PYTHON, pythonCeleryAvailable, redisOn, ROOT, run, start, startCli, type Child } from '../support/interop-process.js';
 import { makeInteropApp } from '../support/interop-tasks.js';
 
-const BROKER = 'redis://127.0.0.1:6379/8';
-const BACKEND = 'redis://127.0.0.1:6379/9';
-// A per-run suffix keeps two runs of this file off each other's queues.
+/** The broker a run of the suite uses, and how to get it ready. */
+export interface InteropBroker {
+  /** Names the run, e.g. 'Redis broker'. */
+  readonly label: string;
+  /** The broker URL both sides use. */
+  readonly url: string;
+  /** The Redis database of the result backend (flushed before and after). */
+  readonly backendDb: number;
+  /**
+   * Make the broker ready before the workers start (reachable, empty, locked
+   * for this file if others must wait); resolves to what undoes it once the
+   * workers have stopped.
+   */
+  prepare(): Promise<() => Promise<void>>;
+  /** Tests that only make sense on this broker, run with both workers up. */
+  extra?(ctx: InteropContext): void;
+}
+
+/** What broker-specific tests get from the suite. */
+export interface InteropContext {
+  /** The Python worker's queue and the celeriac worker's. */
+  readonly pyQueue: string;
+  readonly tsQueue: string;
+  /** The celeriac client (its default queue is the Python worker's). */
+  readonly client: ReturnType<typeof makeInteropApp>;
+  /** Run a test/interop/py/client.py scenario with `queue` as the Python client's default queue. */
+  py(scenario: string, arg: string | undefined, queue: string): Promise<PyOutcome>;
+  /** The celeriac worker's output so far. */
+  tsWorkerOutput(): string;
+}
+
+// A per-run suffix keeps two runs of a file off each other's queues.
 const RUN = process.pid.toString(36);
 const PY_Q = `interop-py-${RUN}`;
 const TS_Q = `interop-ts-${RUN}`;
 const PY_DIR = resolve(ROOT, 'test/interop/py');
-const ENV = { PYTHONDONTWRITEBYTECODE: '1', INTEROP_BROKER: BROKER, INTEROP_BACKEND: BACKEND, INTEROP_PY_QUEUE: PY_Q, INTEROP_TS_QUEUE: TS_Q, PYTHONPATH: PY_DIR };
 const LONG = { timeout: 60_000 };
+// Long enough to wait for the RabbitMQ test lock (lockRabbit waits up to 600 s).
+const PREPARE_TIMEOUT = 700_000;
 
-const celery = pythonCeleryAvailable();
-const required = process.env.CELERIAC_REQUIRE_INTEROP === '1';
-
-if (!celery.ok && !required) {
-  const line = '!'.repeat(78);
-  console.warn(`\n${line}\n!! INTEROP SUITE SKIPPED: ${celery.reason}\n!! Install Python Celery (apt-get install python3-celery) to run it;\n!! CI sets CELERIAC_REQUIRE_INTEROP=1 so that this fails instead.\n${line}\n`);
-  describe.skip(`interop with Python Celery: SKIPPED because ${celery.reason}`, () => {
-    it(`needs ${PYTHON} with celery importable`, () => undefined);
-  });
-} else if (!celery.ok) {
-  describe('interop with Python Celery', () => {
-    it('has Python Celery available (CELERIAC_REQUIRE_INTEROP=1)', () => {
-      throw new Error(`CELERIAC_REQUIRE_INTEROP=1 but ${celery.reason}; install python3-celery`);
+/** Register the interop suite on `broker`: skipped loudly without Python Celery, failing instead with CELERIAC_REQUIRE_INTEROP=1. */
+export function interopSuite(broker: InteropBroker): void {
+  const celery = pythonCeleryAvailable();
+  const required = process.env.CELERIAC_REQUIRE_INTEROP === '1';
+  const title = `interop with Python Celery (${broker.label})`;
+  if (!celery.ok && !required) {
+    const line = '!'.repeat(78);
+    console.warn(`\n${line}\n!! INTEROP SUITE SKIPPED (${broker.label}): ${celery.reason}\n!! Install Python Celery (apt-get install python3-celery) to run it;\n!! CI sets CELERIAC_REQUIRE_INTEROP=1 so that this fails instead.\n${line}\n`);
+    describe.skip(`${title}: SKIPPED because ${celery.reason}`, () => {
+      it(`needs ${PYTHON} with celery importable`, () => undefined);
     });
-  });
-} else {
-  suite();
+  } else if (!celery.ok) {
+    describe(title, () => {
+      it('has Python Celery available (CELERIAC_REQUIRE_INTEROP=1)', () => {
+        throw new Error(`CELERIAC_REQUIRE_INTEROP=1 but ${celery.reason}; install python3-celery`);
+      });
+    });
+  } else {
+    suite(broker, title);
+  }
 }
 
 /** One JSON line printed by test/interop/py/client.py. */
-interface PyOutcome {
+export interface PyOutcome {
   id?: string;
   result?: unknown;
   error?: { type: string; module: string; args: unknown[]; message: string };
   elapsed?: number;
   state?: string;
+  /** The stored result (an exception's exc_type, exc_message, exc_module). */
+  meta?: unknown;
+  /** What a send-only scenario reports about the message it sent. */
+  expiration?: string | null;
 }
 
-function suite(): void {
+function suite(broker: InteropBroker, title: string): void {
+  const BROKER = broker.url;
+  const BACKEND = `redis://127.0.0.1:6379/${broker.backendDb}`;
+  const ENV = { PYTHONDONTWRITEBYTECODE: '1', INTEROP_BROKER: BROKER, INTEROP_BACKEND: BACKEND, INTEROP_PY_QUEUE: PY_Q, INTEROP_TS_QUEUE: TS_Q, PYTHONPATH: PY_DIR };
   let redis: Redis;
   let tsWorker: Child;
   let pyWorker: Child;
+  let undo: (() => Promise<void>) | null = null;
   // The celeriac client: its default queue is the Python worker's.
-  const client = makeInteropApp({ defaultQueue: PY_Q, logLevel: 'silent' });
+  const client = makeInteropApp({ broker: BROKER, backend: BACKEND, defaultQueue: PY_Q, logLevel: 'silent' });
   const t = client.tasks;
 
   /** Run a client.py scenario (default queue: the celeriac worker's). */
-  async function py(scenario: string, arg?: string): Promise<PyOutcome> {
-    const r = await run(PYTHON, ['client.py', scenario, ...(arg === undefined ? [] : [arg])], { cwd: PY_DIR, env: { ...ENV, INTEROP_QUEUE: TS_Q }, timeoutMs: 45_000 });
+  async function py(scenario: string, arg?: string, queue = TS_Q): Promise<PyOutcome> {
+    const r = await run(PYTHON, ['client.py', scenario, ...(arg === undefined ? [] : [arg])], { cwd: PY_DIR, env: { ...ENV, INTEROP_QUEUE: queue }, timeoutMs: 45_000 });
     const last = r.stdout.trim().split('\n').pop() ?? '';
     if (r.code !== 0 || !last.startsWith('{')) throw new Error(`client.py ${scenario} exited ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`);
     return JSON.parse(last) as PyOutcome;
@@ -83,12 +126,11 @@ function suite(): void {
 
   const get = (r: AnyResult) => r.get({ timeout: 20 });
 
-  describe('interop with Python Celery', LONG, () => {
+  describe(title, LONG, () => {
     beforeAll(async () => {
-      redis = await redisOn(9);
-      const broker = await redisOn(8);
-      await Promise.all([redis.flushdb(), broker.flushdb()]);
-      broker.disconnect();
+      redis = await redisOn(broker.backendDb);
+      await redis.flushdb();
+      undo = await broker.prepare();
       tsWorker = startCli(['worker', '-A', 'test/support/interop-tasks.ts', '-b', BROKER, '--result-backend', BACKEND, '-Q', TS_Q, '-c', '4', '-n', 'ts-interop@%h', '-l', 'warn'], {
         env: { ...ENV, INTEROP_QUEUE: TS_Q },
       });
@@ -98,22 +140,24 @@ function suite(): void {
         { cwd: PY_DIR, env: { ...ENV, INTEROP_QUEUE: PY_Q } },
       );
       await Promise.all([tsWorker.waitFor(/ready: queues=interop-ts/, 30_000), pyWorker.waitFor(/py-interop@\S+ ready\./, 30_000)]);
-    }, 60_000);
+    }, PREPARE_TIMEOUT);
 
     afterAll(async () => {
       await client.close().catch(() => undefined);
       const codes = await Promise.all([tsWorker?.stop(10_000), pyWorker?.stop(10_000)]);
       await killAll(1000);
-      if (redis) {
-        await redis.flushdb();
-        const broker = await redisOn(8);
-        await broker.flushdb();
-        broker.disconnect();
-        redis.disconnect();
+      try {
+        await undo?.();
+      } finally {
+        if (redis) {
+          await redis.flushdb();
+          redis.disconnect();
+        }
       }
       // The celeriac worker must have stopped cleanly on SIGTERM.
-      expect(codes[0]).toBe(0);
+      if (tsWorker) expect(codes[0]).toBe(0);
     }, 60_000);
+
 
     describe('Python client → celeriac worker', () => {
       it('runs a task called with kwargs only', async () => {
@@ -186,6 +230,13 @@ function suite(): void {
       it("makes Python's get() raise ValueError('boom', 42) for a failing task", async () => {
         const out = await py('fail');
         expect(out.error).toEqual({ type: 'ValueError', module: 'builtins', args: ['boom', 42], message: "('boom', 42)" });
+      });
+
+      it('stores REVOKED ["expired"] for a task whose expires passed while it waited for its ETA; Python\'s get() raises TaskRevokedError', async () => {
+        const out = await py('expires-before-eta');
+        expect(out.error?.type).toBe('TaskRevokedError');
+        expect(out.state).toBe('REVOKED');
+        expect(out.meta).toEqual({ exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' });
       });
 
       it('lets Python read results stored by celeriac with AsyncResult(id).get()', async () => {
@@ -280,6 +331,13 @@ function suite(): void {
         expect(await r.state()).toBe('FAILURE');
       });
 
+      it('gets TaskRevokedError for a task the Python worker found expired when its ETA came', async () => {
+        const r = await t.add.applyAsync([1, 1], {}, { countdown: 1.2, expires: 0.4 });
+        await expect(get(r)).rejects.toMatchObject({ name: 'TaskRevokedError', excType: 'TaskRevokedError' });
+        expect(await r.state()).toBe('REVOKED');
+        expect((await client.app.resultBackend().then((b) => b.getMeta(r.id))).result).toEqual({ exc_type: 'TaskRevokedError', exc_message: ['expired'], exc_module: 'celery.exceptions' });
+      });
+
       it('reads results that a Python client sent to the Python worker', async () => {
         const { id } = await run(PYTHON, ['-c', "import interop_tasks as t, json; print(json.dumps({'id': t.add.delay(40, 2).id}))"], {
           cwd: PY_DIR,
@@ -332,5 +390,8 @@ function suite(): void {
         await expect(get(r)).rejects.toMatchObject({ excType: 'ValueError', excArgs: ['boom', 42] });
       });
     });
+
+    // Last, so that they see what every case above left behind.
+    broker.extra?.({ pyQueue: PY_Q, tsQueue: TS_Q, client, py, tsWorkerOutput: () => `${tsWorker?.stdout() ?? ''}${tsWorker?.stderr() ?? ''}` });
   });
 }

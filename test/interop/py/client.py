@@ -82,6 +82,18 @@ def scenario(name, arg):
         return outcome(t.flaky.delay(7))
     if name == 'fail':
         return outcome(t.fail.delay())
+    if name == 'expires-before-eta':
+        # Expires (0.4 s) long before its ETA (1.2 s): the worker holds it and then finds it expired.
+        res = t.add.apply_async((1, 1), countdown=1.2, expires=0.4)
+        out = outcome(res)
+        out['state'] = res.state
+        # The stored result as JSON (the backend's get_task_meta would rebuild the exception).
+        raw = t.app.backend.client.get(t.app.backend.get_key_for_task(res.id))
+        out['meta'] = json.loads(raw)['result'] if raw else None
+        return out
+    if name == 'send-expiring':
+        # Send only, with expires=<arg> seconds; a test reads the message or sees it dropped.
+        return {'id': t.add.apply_async((1, 1), expires=float(arg)).id}
     if name == 'send':
         # Send only; a later `get` reads it back.
         return {'id': t.add.delay(20, 22).id}
