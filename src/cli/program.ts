@@ -10,6 +10,12 @@ import { Env, LOG_LEVELS } from './load-app.js';
 import { runResult } from './result-command.js';
 import { runWorker } from './worker-command.js';
 
+/** Parse -P: async or threads. */
+function poolName(v: string): 'async' | 'threads' {
+  if (v === 'async' || v === 'threads') return v;
+  throw new InvalidArgumentError(`pool must be async or threads, not ${JSON.stringify(v)}`);
+}
+
 function version(): string {
   try {
     // Two levels up from both src/cli/ and dist/cli/.
@@ -102,6 +108,8 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('-c, --concurrency <n>', 'tasks run at once (default 10)', positiveInt('concurrency'))
       .option('--prefetch-multiplier <n>', 'messages reserved per slot (default 4)', positiveInt('prefetch multiplier'))
       .option('--acks-late', 'acknowledge messages after the task ran, for every task')
+      .option('-P, --pool <pool>', "where tasks run: async (default, the event loop) or threads (worker threads; a hard time limit stops any code)", poolName)
+      .option('-E, --task-events', 'send task events (task-received, task-started, task-succeeded, …)')
       .option('-n, --hostname <name>', 'node name, with %h (host), %n (host name), %d (domain); default celeriac@%h')
       .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds to let running tasks finish', seconds, 30)
       .option('-q, --quiet', 'do not print the ready/stopped lines on stdout'),

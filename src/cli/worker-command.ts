@@ -9,7 +9,7 @@ import type { Worker } from '../worker/worker.js';
 import { connectApp, maskUrl } from './connect.js';
 import { CliError, ExitCode } from './errors.js';
 import { nodeName } from './hostname.js';
-import { loadApp, parseLogLevel } from './load-app.js';
+import { loadApp, parseLogLevel, resolveAppPath } from './load-app.js';
 
 /** Options of `celeriac worker`, as parsed. */
 export interface WorkerCommandOptions {
@@ -18,6 +18,8 @@ export interface WorkerCommandOptions {
   concurrency?: number;
   prefetchMultiplier?: number;
   acksLate?: boolean;
+  pool?: 'async' | 'threads';
+  taskEvents?: boolean;
   loglevel?: string;
   hostname?: string;
   broker?: string;
@@ -43,6 +45,9 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
       concurrency: o.concurrency,
       prefetchMultiplier: o.prefetchMultiplier,
       acksLate: o.acksLate,
+      pool: o.pool,
+      appModule: o.pool === 'threads' ? resolveAppPath(o.app) : undefined,
+      taskEvents: o.taskEvents,
       hostname,
       shutdownTimeout: o.shutdownTimeout,
       // A remote `shutdown` (celery/celeriac control shutdown) takes the same warm path as SIGTERM, and the process exits.
