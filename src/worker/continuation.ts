@@ -7,6 +7,7 @@
 import { PROPAGATE_STATES, States, type ChordPart, type ChordPartRef, type TaskMeta } from '../backend/index.js';
 import { Chain, Chord, fromDict, Group, Signature } from '../canvas/index.js';
 import {
+  BackendError,
   ChordError,
   deserializeException,
   encodeJson,
@@ -60,11 +61,17 @@ export class Continuation {
 
   /** Store a meta (counting the chord part) and complete the chord if this part was the last. */
   async store(req: TaskRequest, meta: TaskMeta, force = false): Promise<void> {
+    const completed = await this.write(req, meta, force);
+    if (completed) await this.completeChord(req, completed.groupId, completed.parts);
+  }
+
+  /** Store a meta (counting the chord part); resolves to the chord this part completed, if any. */
+  private async write(req: TaskRequest, meta: TaskMeta, force = false): Promise<{ groupId: string; parts: ChordPart[] } | null> {
     const ref = chordRef(req);
-    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) return;
+    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) return null;
     const backend = await this.app.resultBackend();
     const outcome = await backend.store(meta, ref);
-    if (ref && outcome.chord?.ready) await this.completeChord(req, ref.groupId, outcome.chord.parts);
+    return ref && outcome.chord?.ready ? { groupId: ref.groupId, parts: outcome.chord.parts } : null;
   }
 
   /** Success: send callbacks and the next chain step, then store SUCCESS (and count the chord part). */
@@ -87,7 +94,23 @@ export class Continuation {
       }
     });
     await d.flush();
-    await this.store(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
+    let completed: Awaited<ReturnType<Continuation['write']>>;
+    try {
+      completed = await this.write(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
+    } catch (err) {
+      // The backend refused the result (too large, out of memory, …): the task fails saying so, as Celery's tracer
+      // stores FAILURE when storing the return value raises. If FAILURE cannot be stored either, the first error stands.
+      const cause = toError(err);
+      const failure = new BackendError(`the result of ${req.name}[${req.id}] could not be stored by the result backend: ${cause.message}`);
+      this.log.error({ id: req.id, name: req.name, err: cause.message }, 'result could not be stored; marking the task FAILURE');
+      try {
+        await this.onFailure(req, failure, formatTraceback(failure));
+      } catch {
+        throw err;
+      }
+      return;
+    }
+    if (completed) await this.completeChord(req, completed.groupId, completed.parts);
   }
 
   /** Failure: store FAILURE, fail the rest of the chain and a chord it feeds, then run errbacks once. */
