@@ -9,15 +9,23 @@ import { Redis } from 'ioredis';
 import { REDIS_START } from '../support/redis-db.js';
 import { startCli, type Child } from '../support/interop-process.js';
 
+/**
+ * The Redis port: 6379, as in CI. CELERIAC_FAULT_REDIS_PORT points the suite
+ * at a private server instead (the restart test stops and starts it, which
+ * would break anyone else's tests running on a shared 6379).
+ */
+export const PORT = Number(process.env.CELERIAC_FAULT_REDIS_PORT ?? 6379);
 export const BROKER_DB = 13;
 export const BACKEND_DB = 14;
-export const BROKER_URL = `redis://127.0.0.1:6379/${BROKER_DB}`;
-export const BACKEND_URL = `redis://127.0.0.1:6379/${BACKEND_DB}`;
+export const BROKER_URL = `redis://127.0.0.1:${PORT}/${BROKER_DB}`;
+export const BACKEND_URL = `redis://127.0.0.1:${PORT}/${BACKEND_DB}`;
+/** The command that starts Redis (README, CI), on PORT. */
+export const REDIS_START_ARGS = ['--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(PORT), '--save', '', '--appendonly', 'no'];
 export const TASKS = 'test/fault/fault-tasks.ts';
 
 /** A Redis connection that retries (used across restarts). */
 export function redisDb(db: number): Redis {
-  const r = new Redis({ host: '127.0.0.1', port: 6379, db, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1000) });
+  const r = new Redis({ host: '127.0.0.1', port: PORT, db, maxRetriesPerRequest: null, retryStrategy: (n) => Math.min(n * 100, 1000) });
   r.on('error', () => undefined);
   return r;
 }
@@ -78,10 +86,15 @@ export async function until(what: string, probe: () => Promise<boolean> | boolea
   }
 }
 
-/** Whether Redis at 127.0.0.1:6379 answers PING. */
+/** Whether Redis at 127.0.0.1:PORT answers PING. */
 export function redisAnswers(): boolean {
-  const r = spawnSync('redis-cli', ['-p', '6379', 'ping'], { encoding: 'utf8', timeout: 5000 });
+  const r = spawnSync('redis-cli', ['-p', String(PORT), 'ping'], { encoding: 'utf8', timeout: 5000 });
   return r.status === 0 && r.stdout.trim() === 'PONG';
+}
+
+/** Stop Redis at once, keeping nothing: `redis-cli -p PORT shutdown nosave`. */
+export function shutdownRedis(): void {
+  spawnSync('redis-cli', ['-p', String(PORT), 'shutdown', 'nosave'], { encoding: 'utf8', timeout: 10_000 });
 }
 
 /**
@@ -90,8 +103,7 @@ export function redisAnswers(): boolean {
  */
 export async function ensureRedisRunning(): Promise<void> {
   if (redisAnswers()) return;
-  const [cmd, ...args] = ['redis-server', '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no'];
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout: 10_000 });
-  if (r.status !== 0) throw new Error(`could not restart Redis with: ${REDIS_START}\n${r.stderr}`);
+  const r = spawnSync('redis-server', REDIS_START_ARGS, { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0) throw new Error(`could not restart Redis with: ${PORT === 6379 ? REDIS_START : `redis-server ${REDIS_START_ARGS.join(' ')}`}\n${r.stdout}${r.stderr}`);
   await until('Redis to answer PING after a restart', () => redisAnswers(), 20_000, 100);
 }
