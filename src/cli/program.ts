@@ -173,6 +173,8 @@ export function buildProgram(done: (code: number) => void): Command {
       .description('change running workers (celeriac or Celery), as `celery control` does')
       .argument('<action>', Object.keys(CONTROL_ACTIONS).join(' | '))
       .argument('[args...]', "the action's arguments")
+      .option('--terminate', 'with revoke: also stop the tasks if they are running')
+      .option('-s, --signal <name>', 'with revoke --terminate: the signal Python workers send (default SIGTERM)')
       .addHelpText('after', `\nActions:\n${Object.entries(CONTROL_ACTIONS).map(([a, s]) => `  ${a} ${s}`.trimEnd()).join('\n')}`),
   ).action(async (action: string, args: string[], o) => done(await runControl(action, args, o)));
 

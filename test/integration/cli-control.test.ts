@@ -89,14 +89,14 @@ describe('celeriac inspect', () => {
   });
 
   it('active, reserved, scheduled and query_task show the tasks where they are', async () => {
-    const running = await send('tasks.sleep', [10, 'done']);
+    const running = await send('tasks.sleep', [60, 'done']);
     const later = await send('tasks.add', [1, 1], { countdown: 30 });
     await until('the sleep task to start', async () => (await client.control.inspect('active', {}, { timeout: 0.3 }))[NODE]?.toString().length);
     const active = await cli('inspect', 'active', '--json');
     const activeList = (JSON.parse(active.stdout) as Record<string, Array<{ id: string; name: string; args: unknown[] }>>)[NODE];
-    expect(activeList.map((a) => [a.id, a.name, a.args])).toEqual([[running.id, 'tasks.sleep', [10, 'done']]]);
+    expect(activeList.map((a) => [a.id, a.name, a.args])).toEqual([[running.id, 'tasks.sleep', [60, 'done']]]);
     const human = await cli('inspect', 'active');
-    expect(human.stdout).toContain(`    * {'id': '${running.id}', 'name': 'tasks.sleep', 'args': [10, 'done']`);
+    expect(human.stdout).toContain(`    * {'id': '${running.id}', 'name': 'tasks.sleep', 'args': [60, 'done']`);
 
     const scheduled = await cli('inspect', 'scheduled', '--json');
     const scheduledList = (JSON.parse(scheduled.stdout) as Record<string, Array<{ eta: string; request: { id: string } }>>)[NODE];
@@ -154,6 +154,17 @@ describe('celeriac control', () => {
     await expect((await send('tasks.add', [2, 2])).get({ timeout: 10 })).resolves.toBe(4);
   });
 
+  it('revoke ID --terminate stops a running task too', async () => {
+    const r = await send('tasks.sleep', [20, 'never']);
+    await until('the task to start', async () => ((await client.control.inspect('query_task', { ids: [r.id] }, { timeout: 0.3 }))[NODE] as Record<string, unknown> | undefined)?.[r.id]);
+    const out = await cli('control', 'revoke', r.id, '--terminate', '--signal', 'KILL');
+    expect(out.code).toBe(0);
+    await until('REVOKED', async () => (await r.state()) === 'REVOKED');
+    const misuse = await cli('control', 'rate_limit', 'tasks.add', '1/s', '--terminate');
+    expect(misuse.code).toBe(2);
+    expect(misuse.stderr).toContain('--terminate and --signal go with revoke');
+  });
+
   it('terminate takes Celery\'s leading signal name too: terminate KILL ID', async () => {
     const out = await cli('control', 'terminate', 'KILL', client.newId(), '--json');
     expect(out.code).toBe(0);
@@ -175,20 +186,20 @@ describe('celeriac control', () => {
     expect(r.stderr).toContain('rate_limit: "fast" is not a rate');
   });
 
-  it('time_limit TASK SOFT HARD (Celery\'s order): a task running past HARD fails with TimeLimitExceeded', async () => {
-    const r = await cli('control', 'time_limit', 'tasks.sleep', '0.3', '0.6');
+  it('time_limit TASK HARD SOFT: a task running past HARD fails with TimeLimitExceeded', async () => {
+    const r = await cli('control', 'time_limit', 'tasks.sleep', '0.6', '0.3');
     expect(r.stdout).toContain(`->  ${NODE}: OK\n        time limits set successfully\n`);
     const slow = await send('tasks.sleep', [5, 'late']);
     await expect(slow.get({ timeout: 10 })).rejects.toMatchObject({ name: 'TimeLimitExceeded' });
-    const reset = await cli('control', 'time_limit', 'tasks.sleep', '100', '200');
+    const reset = await cli('control', 'time_limit', 'tasks.sleep', '200', '100');
     expect(reset.code).toBe(0);
     await expect((await send('tasks.sleep', [0.1, 'ok'])).get({ timeout: 10 })).resolves.toBe('ok');
   });
 
-  it('time_limit with the soft limit above the hard one is a usage error that names Celery\'s order', async () => {
-    const r = await cli('control', 'time_limit', 'tasks.sleep', '10', '5');
+  it('time_limit with the soft limit above the hard one (Celery\'s SOFT HARD order) is a usage error that says so', async () => {
+    const r = await cli('control', 'time_limit', 'tasks.sleep', '5', '10');
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("Celery's order is TASK SOFT [HARD]");
+    expect(r.stderr).toContain("the order is TASK HARD [SOFT] (Celery's CLI takes SOFT first)");
   });
 });
 
