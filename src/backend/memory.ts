@@ -55,7 +55,7 @@ export class MemoryBackend implements ResultBackend {
     const id = meta.task_id;
     if (!c.parts.has(id)) {
       c.parts.set(id, { index: ref.groupIndex ?? Number.POSITIVE_INFINITY, part: encodeJson([1, id, meta.status, meta.result]) });
-    } else if (c.completer !== id) return { ready: false };
+    } else if (c.completer !== id || !ref.redelivered) return { ready: false };
     if (c.size === null) return { ready: false };
     if (c.completer !== null && c.completer !== id) return { ready: false };
     if (c.parts.size !== c.size + c.extra) return { ready: false };

@@ -106,7 +106,7 @@ export class RedisBackend implements ResultBackend {
       keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
       // The member carries the result as stored: decode the meta text so that it matches a later read.
       const stored = decodeJson(text) as TaskMeta;
-      args.push(encodeJsonPython([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex));
+      args.push(encodeJsonPython([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex), chordPart.redelivered ? '1' : '0');
     }
     const reply = await this.client.celeriacStoreResult(keys.length, ...keys, ...args);
     const stored = Number(reply[0]) === 1;

@@ -11,9 +11,11 @@
  *   without the meta, and no crash leaves one without the other.
  * - **A part counts once.** Reporting the same task id twice for one chord
  *   counts it once. Exactly one report, the one that completes the count,
- *   returns `ready: true` — and keeps returning it for that same task id until
- *   `chordDone` is called, so a redelivered completer can dispatch the body
- *   after a crash. After `chordDone`, nothing for that group fires again.
+ *   returns `ready: true`. A later report of that same task id returns it
+ *   again only when marked `redelivered` and before `chordDone`, so a
+ *   completer that died before sending the body sends it on redelivery, while
+ *   a duplicated message never fires the body twice. After `chordDone`,
+ *   nothing for that group fires again.
  * - **Parts in order.** `parts` come back ordered by group index.
  * - **Notification.** `subscribe` listeners hear every store of that id
  *   (best effort; `getMeta` after subscribing closes the race).
@@ -67,6 +69,8 @@ export interface ChordPartRef {
   groupId: string;
   /** Position in the header (null sorts last, as Celery's +inf). */
   groupIndex: number | null;
+  /** The report comes from a redelivered message (its first delivery may have counted and then died). */
+  redelivered?: boolean;
 }
 
 /** One reported header part. */

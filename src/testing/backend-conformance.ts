@@ -227,8 +227,8 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
     });
 
     describe('chord counter', () => {
-      const ok = (b: ResultBackend, gid: string, index: number | null, id = newTaskId(), result: unknown = index): Promise<StoreOutcome> =>
-        b.store(meta(id, States.SUCCESS, result, { group_id: gid }), { groupId: gid, groupIndex: index });
+      const ok = (b: ResultBackend, gid: string, index: number | null, id = newTaskId(), result: unknown = index, redelivered = false): Promise<StoreOutcome> =>
+        b.store(meta(id, States.SUCCESS, result, { group_id: gid }), { groupId: gid, groupIndex: index, redelivered });
 
       it('store without a chord part reports chord null; a chord part reports ready false until complete', async () => {
         const b = await open();
@@ -301,7 +301,7 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
         expect(parts(done).map((p) => p.result)).toEqual(['a', 'b']);
       });
 
-      it("the completer's re-report is ready again until chordDone; nobody else's is", async () => {
+      it("a redelivered re-report of the completer is ready again until chordDone; a plain duplicate and others' are not", async () => {
         const b = await open();
         const gid = newTaskId();
         await b.setChordSize(gid, 2);
@@ -309,12 +309,13 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
         await ok(b, gid, 0, a, 'a');
         const first = await ok(b, gid, 1, c, 'c');
         expect(ready(first)).toBe(true);
-        const again = await ok(b, gid, 1, c, 'c');
+        expect(ready(await ok(b, gid, 1, c, 'c'))).toBe(false);
+        const again = await ok(b, gid, 1, c, 'c', true);
         expect(ready(again)).toBe(true);
         expect(parts(again)).toEqual(parts(first));
-        expect(ready(await ok(b, gid, 0, a, 'a'))).toBe(false);
+        expect(ready(await ok(b, gid, 0, a, 'a', true))).toBe(false);
         await b.chordDone(gid);
-        expect(ready(await ok(b, gid, 1, c, 'c'))).toBe(false);
+        expect(ready(await ok(b, gid, 1, c, 'c', true))).toBe(false);
         expect(ready(await ok(b, gid, 0, a, 'a'))).toBe(false);
       });
 

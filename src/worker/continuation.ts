@@ -44,7 +44,7 @@ function syntheticRequest(parent: TaskRequest, sig: Signature): TaskRequest {
 }
 
 function chordRef(req: TaskRequest): ChordPartRef | undefined {
-  return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex } : undefined;
+  return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex, redelivered: req.deliveryInfo.redelivered } : undefined;
 }
 
 /** Handles the outcome of tasks for one app. */

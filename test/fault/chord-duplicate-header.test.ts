@@ -64,12 +64,10 @@ describe('a chord header message delivered twice', () => {
   });
 
   /*
-   * KNOWN BUG (it.fails until fixed; then make it a plain it): the body fires twice when a copy of the part
-   * that completes the chord reports while the first report is still completing it. store-result.lua answers
-   * "ready" to any re-report by the completing task id until chordDone deletes the keys (`completer == id`),
-   * so Continuation.store() runs completeChord() a second time and the body message is published twice.
+   * A copy of the completing part that is not marked redelivered never completes the chord again
+   * (store-result.lua answers "ready" to a re-report only for a redelivered message), so each body is sent once.
    */
-  it.fails('… and each body is sent once (no fresh execution twice)', async () => {
+  it('… and each body is sent once (no fresh execution twice)', async () => {
     const fresh = await counter(backend, 'fault:fresh');
     const sent = concurrent.map((c) => fresh.get(c.bodyId));
     console.info(`chord-duplicate-header: times each of the ${sent.length} bodies was sent: ${sent.join(', ')}`);

@@ -17,13 +17,16 @@
   ARGV[3]  task id
   ARGV[4]  chord member text, JSON with Python's separators (chord only)
   ARGV[5]  chord member score: the group index, or "+inf" (chord only)
+  ARGV[6]  "1" when the report comes from a redelivered message (chord only)
 
   Returns { stored, chord, members... }:
     stored  1 = meta written and published, 0 = a SUCCESS was kept
     chord   -1 = no chord part given, 0 = counted, not complete (or not this
             reporter's to complete), 1 = this report completed the chord: it
-            is the first report that made count == size + extra, or a re-report
-            of that same task id before chordDone deleted the keys
+            is the first report that made count == size + extra, or a
+            redelivered re-report of that same task id before chordDone
+            deleted the keys (the completer died before sending the body); a
+            copy of the part that was not redelivered never completes it again
     members when chord = 1: the .j members in group-index order
 ]]
 local key = KEYS[1]
@@ -68,7 +71,7 @@ if not size then return { stored, 0 } end
 local ready = false
 local completer = redis.call('GET', d)
 if completer then
-  ready = (completer == id)
+  ready = (completer == id and ARGV[6] == '1')
 elseif count == (tonumber(size) or -1) + extra then
   if ttl > 0 then
     redis.call('SETEX', d, ttl, id)
