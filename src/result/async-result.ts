@@ -135,10 +135,16 @@ export class AsyncResult<R = unknown> {
       throw new Error('Never call result.get() within a task: it can deadlock the worker. Pass { allowInsideTask: true } if you are sure.');
     }
     const deadline = timeout === undefined ? Infinity : Date.now() + timeout * 1000;
+    // A store notified while no one sleeps must not be lost: it is remembered until the next wait.
     let wake: (() => void) | null = null;
-    const unsubscribe = await this.host.backend.subscribe(this.id, () => wake?.());
+    let notified = false;
+    const unsubscribe = await this.host.backend.subscribe(this.id, () => {
+      notified = true;
+      wake?.();
+    });
     try {
       for (;;) {
+        notified = false;
         if (followParents && propagate) await this.throwIfParentFailed();
         const meta = await this.meta();
         if (READY_STATES.has(meta.status)) {
@@ -152,14 +158,17 @@ export class AsyncResult<R = unknown> {
         }
         const left = deadline - Date.now();
         if (left <= 0) throw new TimeoutError('The operation timed out.');
-        await new Promise<void>((resolve) => {
-          const t = setTimeout(resolve, Math.min(left, interval * 1000));
-          wake = () => {
-            clearTimeout(t);
-            resolve();
-          };
-        });
+        if (!notified) {
+          await new Promise<void>((resolve) => {
+            const t = setTimeout(resolve, Math.min(left, interval * 1000));
+            wake = () => {
+              clearTimeout(t);
+              resolve();
+            };
+          });
+        }
         wake = null;
+        notified = false;
       }
     } finally {
       unsubscribe();
