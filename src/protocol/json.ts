@@ -82,7 +82,7 @@ export function encodeJsonPython(value: unknown): string {
         continue;
       }
       if (c === '"') inString = false;
-      out += code < 0x20 || code > 0x7f ? `\\u${code.toString(16).padStart(4, '0')}` : c;
+      out += code < 0x20 || code > 0x7e ? `\\u${code.toString(16).padStart(4, '0')}` : c;
     } else {
       if (c === '"') inString = true;
       out += c === ',' ? ', ' : c === ':' ? ': ' : c;
