@@ -245,6 +245,9 @@ export class Worker implements ControlledWorker {
         const meta = await (await this.app.resultBackend()).getMeta(req.id);
         if (meta.status === 'SUCCESS' || meta.status === 'FAILURE') {
           this.log.info({ id: req.id }, 'skipping redelivered task that already finished');
+          // A chord part whose worker died after storing it but before sending the body: report the stored result
+          // again; the backend completes the chord for this redelivery only if this part was the one that completed it.
+          if (req.chord && req.groupId) await this.continuation.store(req, meta);
           return;
         }
       }
