@@ -89,8 +89,6 @@ export interface PyOutcome {
   state?: string;
   /** The stored result (an exception's exc_type, exc_message, exc_module). */
   meta?: unknown;
-  /** What a send-only scenario reports about the message it sent. */
-  expiration?: string | null;
 }
 
 function suite(broker: InteropBroker, title: string): void {
