@@ -5,6 +5,7 @@
  * many task states at once, the execution counters, and bringing Redis back.
  */
 import { spawnSync } from 'node:child_process';
+import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { REDIS_START } from '../support/redis-db.js';
 import { startCli, type Child } from '../support/interop-process.js';
@@ -103,7 +104,8 @@ export function shutdownRedis(): void {
  */
 export async function ensureRedisRunning(): Promise<void> {
   if (redisAnswers()) return;
-  const r = spawnSync('redis-server', REDIS_START_ARGS, { encoding: 'utf8', timeout: 10_000 });
+  // From the temp directory, so that a SAVE someone issues later never writes dump.rdb into the checkout.
+  const r = spawnSync('redis-server', REDIS_START_ARGS, { cwd: tmpdir(), encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`could not restart Redis with: ${PORT === 6379 ? REDIS_START : `redis-server ${REDIS_START_ARGS.join(' ')}`}\n${r.stdout}${r.stderr}`);
   await until('Redis to answer PING after a restart', () => redisAnswers(), 20_000, 100);
 }
