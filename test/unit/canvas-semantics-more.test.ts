@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, Chord, chord, ConfigurationError, fromDict, group, GroupResult, IncompleteStream, ResultSet, Signature, type TaskContext } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
+import { until } from '../support/wait.js';
 
 const t = makeApp();
 const { app, add, sub, tsum, identity } = t;
@@ -105,11 +106,11 @@ describe('results (C-080, C-088, C-141, C-145, C-146, C-148, C-153)', () => {
   it('RETRY then SUCCESS are visible states (C-141, C-144)', async () => {
     const seen: string[] = [];
     const slowRetry = app.task('more.slow_retry', (self: TaskContext) => {
-      if (self.request.retries === 0) self.retry({ countdown: 0.15 });
+      if (self.request.retries === 0) self.retry({ countdown: 1 });
       return 'ok';
     }, { bind: true });
     const r = await slowRetry.delay();
-    await new Promise((res) => setTimeout(res, 60));
+    await until('the RETRY state', async () => (await r.state()) === 'RETRY');
     seen.push(await r.state());
     seen.push(String(await r.get(T)));
     seen.push(await r.state());

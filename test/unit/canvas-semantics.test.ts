@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, Chain, chord, Chord, ChordError, fromDict, group, Group, GroupResult, Signature, TaskError } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
+import { until } from '../support/wait.js';
 
 const t = makeApp();
 const { app, add, sub, mul, tsum, identity, echo, fail, calls } = t;
@@ -116,7 +117,7 @@ describe('O.5/O.6 chord completion with mixed outcomes (C-115, C-119, C-121, C-1
   });
   it('a REVOKED header member fails the chord too (C-120)', async () => {
     const r1 = add.s(1, 1);
-    const c = chord([r1, add.s(2, 2).set({ countdown: 0.3 })], tsum.s());
+    const c = chord([r1, add.s(2, 2).set({ countdown: 3 })], tsum.s());
     const res = await c.delay();
     const header = res.parent as GroupResult;
     await header.results[1].revoke();
@@ -194,6 +195,7 @@ describe('O.9 a failure mid-chain is written under later ids (C-048)', () => {
   it('later results are FAILURE with the same exception; earlier stay SUCCESS', async () => {
     const res = await chain(add.s(1, 2), fail.s(), add.s(3, 4)).delay();
     await expect(res.get(T)).rejects.toThrow('boom [3]');
+    await until('every step to be ready', async () => (await res.ready()) && (await res.parent!.ready()));
     expect(await res.state()).toBe('FAILURE');
     expect(await res.parent!.state()).toBe('FAILURE');
     expect(await res.parent!.parent!.state()).toBe('SUCCESS');
@@ -207,6 +209,7 @@ describe('O.10 a failing header with a chain or group body (C-125, C-126, delibe
   it('every body result of a chain body becomes terminal', async () => {
     const res = await group(add.s(1, 1), fail.s()).pipe(identity.s()).pipe(identity.s()).delay();
     await expect(res.get({ ...T, followParents: false })).rejects.toBeInstanceOf(ChordError);
+    await until('the first body step to be ready', () => res.parent!.ready());
     expect(await res.state()).toBe('FAILURE');
     expect(await res.parent!.state()).toBe('FAILURE');
   });
@@ -451,8 +454,8 @@ describe('signatures as data (C-001, C-006, C-007, C-020)', () => {
 
 describe('results (C-080…C-088, C-140…C-153)', () => {
   it('GroupResult: ready/waiting/failed/successful, completedCount counts successes, join order', async () => {
-    const r = await group(add.s(2, 2), fail.s(), t.sleepy.s(7, 0.2)).delay();
-    await new Promise((res) => setTimeout(res, 50));
+    const r = await group(add.s(2, 2), fail.s(), t.sleepy.s(7, 1)).delay();
+    await until('the failure to be stored', () => r.failed());
     expect(await r.ready()).toBe(false);
     expect(await r.waiting()).toBe(true);
     expect(await r.failed()).toBe(true);
@@ -485,7 +488,7 @@ describe('results (C-080…C-088, C-140…C-153)', () => {
     await expect(r.get({ timeout: 0.05 })).rejects.toThrow('The operation timed out.');
   });
   it('a revoked task reads REVOKED and raises TaskRevokedError (C-150)', async () => {
-    const r = await add.applyAsync([1, 1], {}, { countdown: 0.3 });
+    const r = await add.applyAsync([1, 1], {}, { countdown: 3 });
     await r.revoke();
     await expect(r.get(T)).rejects.toThrow('revoked');
     expect(await r.state()).toBe('REVOKED');
@@ -515,11 +518,11 @@ describe('results (C-080…C-088, C-140…C-153)', () => {
   it('updateState stores a custom state that get() keeps waiting through', async () => {
     const progress = app.task('sem.progress', async (self, n: number) => {
       await self.updateState('PROGRESS', { done: 1, total: n });
-      await new Promise((r) => setTimeout(r, 100));
+      await new Promise((r) => setTimeout(r, 1000));
       return n;
     }, { bind: true });
     const r = await progress.delay(3);
-    await new Promise((res) => setTimeout(res, 50));
+    await until('the PROGRESS state', async () => (await r.state()) === 'PROGRESS');
     expect(await r.state()).toBe('PROGRESS');
     expect(await r.result()).toEqual({ done: 1, total: 3 });
     expect(await r.get(T)).toBe(3);

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveEvents, type CeleryEvent } from '../../src/control/index.js';
 import { chain, chord, ChordError, type GroupResult, type TaskContext } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
+import { until } from '../support/wait.js';
 
 const t = makeApp();
 const { app, add } = t;
@@ -17,6 +18,11 @@ const hold = app.task('ctl.hold', (self: TaskContext, ms: number) => new Promise
     reject(self.signal.reason);
   });
 }), { bind: true });
+
+async function isActive(id: string): Promise<boolean> {
+  const replies = await app.control.inspect('active', {}, { timeout: 0.2, destination: ['w1@test'] });
+  return ((replies['w1@test'] as Array<{ id: string }> | undefined) ?? []).some((a) => a.id === id);
+}
 
 beforeAll(async () => {
   stopEvents = await receiveEvents(await app.broker(), (ev) => events.push(ev));
@@ -36,9 +42,10 @@ describe('remote control', () => {
     expect(await app.control.ping({ timeout: 0.1, destination: ['other@host'] })).toEqual({});
   });
   it('inspect registered, active, scheduled, revoked and stats', async () => {
-    const running = await hold.delay(300);
+    const running = await hold.delay(1500);
     const later = await add.applyAsync([1, 1], {}, { countdown: 30 });
-    await new Promise((r) => setTimeout(r, 50));
+    await until('the task to be active', async () => isActive(running.id));
+    await until('the countdown task to be scheduled', async () => ((await app.control.inspect('scheduled', {}, { timeout: 0.2, destination: ['w1@test'] }))['w1@test'] as Array<{ request: { id: string } }>).some((x) => x.request.id === later.id));
     const registered = (await app.control.inspect('registered', {}, { timeout: 0.2 }))['w1@test'] as string[];
     expect(registered).toContain('tasks.add');
     expect(registered).toContain('ctl.hold');
@@ -47,7 +54,7 @@ describe('remote control', () => {
     const scheduled = (await app.control.inspect('scheduled', {}, { timeout: 0.2 }))['w1@test'] as Array<{ request: { id: string } }>;
     expect(scheduled.map((s) => s.request.id)).toContain(later.id);
     await later.revoke();
-    await new Promise((r) => setTimeout(r, 30));
+    await until('the revoke to arrive', async () => ((await app.control.inspect('revoked', {}, { timeout: 0.2, destination: ['w1@test'] }))['w1@test'] as string[]).includes(later.id));
     expect((await app.control.inspect('revoked', {}, { timeout: 0.2 }))['w1@test']).toContain(later.id);
     const stats = (await app.control.inspect('stats', {}, { timeout: 0.2 }))['w1@test'] as { pool: { 'max-concurrency': number } };
     expect(stats.pool['max-concurrency']).toBe(2);
@@ -58,7 +65,7 @@ describe('remote control', () => {
   });
   it('revoke with terminate stops a running task: REVOKED "terminated"', async () => {
     const r = await hold.delay(5000);
-    await new Promise((res) => setTimeout(res, 50));
+    await until('the task to be active', async () => isActive(r.id));
     await r.revoke({ terminate: true });
     await expect(r.get(T)).rejects.toThrow('terminated');
     expect(await r.state()).toBe('REVOKED');
@@ -66,7 +73,7 @@ describe('remote control', () => {
   it('revokeWorkflow by root id: the running task is terminated, later steps are REVOKED, a chord body never fires', async () => {
     const res = await chain(hold.si(5000), t.identity.si(1), t.identity.si(2)).delay();
     const first = res.parent!.parent!;
-    await new Promise((r) => setTimeout(r, 80));
+    await until('the first step to be active', async () => isActive(first.id));
     await app.control.revokeWorkflow(first.id, { terminate: true });
     await expect(res.get(T)).rejects.toThrow(/terminated|revoked/);
     expect(await first.state()).toBe('REVOKED');
@@ -76,7 +83,7 @@ describe('remote control', () => {
     const wf = await chain(add.si(1, 1), chord([hold.si(5000), hold.si(5000)], t.identity.s())).delay();
     const header = wf.parent as GroupResult;
     const root = header.parent!.id;
-    await new Promise((r) => setTimeout(r, 120));
+    await until('the header to be active', async () => isActive(header.results[0].id));
     await app.control.revokeWorkflow(root, { terminate: true });
     const err = await wf.get({ ...T, followParents: false }).catch((e: Error) => e);
     expect(err).toBeInstanceOf(ChordError);
@@ -95,7 +102,7 @@ describe('events', () => {
   it('task-received, task-started and task-succeeded in Celery’s format; worker-online and heartbeats', async () => {
     const r = await add.delay(20, 22);
     await r.get(T);
-    await new Promise((res) => setTimeout(res, 100));
+    await until('the task events', () => events.some((e) => e.uuid === r.id && e.type === 'task-succeeded') && events.some((e) => e.type === 'worker-heartbeat'));
     const mine = events.filter((e) => e.uuid === r.id).map((e) => e.type);
     expect(mine).toEqual(['task-received', 'task-started', 'task-succeeded']);
     const ok = events.find((e) => e.uuid === r.id && e.type === 'task-succeeded')!;
@@ -110,7 +117,7 @@ describe('events', () => {
   it('a failing task sends task-failed with the exception', async () => {
     const r = await t.fail.delay(1);
     await r.get(T).catch(() => undefined);
-    await new Promise((res) => setTimeout(res, 50));
+    await until('the task-failed event', () => events.some((e) => e.uuid === r.id && e.type === 'task-failed'));
     const failed = events.find((e) => e.uuid === r.id && e.type === 'task-failed');
     expect(failed?.exception).toBe("ValueError('boom [1]')");
   });
