@@ -11,7 +11,7 @@ export { EagerResult } from './result/eager.js';
 export { States, READY_STATES, EXCEPTION_STATES, PROPAGATE_STATES } from './backend/index.js';
 export type { TaskState, TaskMeta, ResultBackend, ChordPart, ChordPartRef, StoreOutcome, ResultTuple } from './backend/index.js';
 export { MemoryBackend, createBackend } from './backend/index.js';
-export type { Broker, Delivery, Consumer, PublishTarget, ConsumeOptions, BroadcastMessage } from './broker/index.js';
+export type { Broker, Delivery, Consumer, PublishTarget, ConsumeOptions, BroadcastMessage, BrokerConnectionOptions } from './broker/index.js';
 export { MemoryBroker, createBroker } from './broker/index.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
 export type { TaskContext, TaskRequest, RetryOptions, DeliveryInfo } from './worker/request.js';
