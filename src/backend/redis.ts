@@ -75,7 +75,8 @@ export class RedisBackend implements ResultBackend {
     this.name = options.connectionName ?? 'celeriac';
     this.log = options.logger ?? console;
     this.redisOptions = { ...(options.redis ?? {}) };
-    this.client = this.open(`${this.name}:results`) as ScriptedRedis;
+    // Stores and reads issued in the same tick by concurrent tasks go out in one write.
+    this.client = openRedis(this.rawUrl, `${this.name}:results`, this.log, { enableAutoPipelining: true, ...this.redisOptions }) as ScriptedRedis;
     this.client.defineCommand('celeriacStoreResult', { lua: storeSource() });
   }
 

@@ -103,7 +103,8 @@ export class RedisBroker implements Broker {
     this.rawUrl = url;
     this.options = resolve(options);
     this.layout = new RedisLayout(this.options.keyPrefix, info.db);
-    this.client = withBrokerScripts(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, this.options.redis));
+    // Commands issued in the same tick (acks, publishes of many tasks) go out in one write.
+    this.client = withBrokerScripts(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, { enableAutoPipelining: true, ...this.options.redis }));
     this.host = {
       layout: this.layout,
       client: this.client,

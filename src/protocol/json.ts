@@ -41,6 +41,31 @@ function replacer(this: unknown, key: string, value: unknown): unknown {
   return value;
 }
 
+/** True when JSON.stringify alone writes the value as Celery's encoder would (no Date, bigint, NaN, class instance, undefined). */
+function isPlainJson(v: unknown, depth: number): boolean {
+  switch (typeof v) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(v);
+    case 'object': {
+      if (v === null) return true;
+      if (depth > 64) return false;
+      if (Array.isArray(v)) {
+        for (let i = 0; i < v.length; i++) if (!isPlainJson(v[i], depth + 1)) return false;
+        return true;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) return false;
+      for (const k in v as Record<string, unknown>) if (!isPlainJson((v as Record<string, unknown>)[k], depth + 1)) return false;
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
 const SPECIAL = /\{"__celeriac_(?:bigint|float)__":"([^"]+)"\}/g;
 
 /**
@@ -50,6 +75,8 @@ const SPECIAL = /\{"__celeriac_(?:bigint|float)__":"([^"]+)"\}/g;
  * writes them, so a Python peer reads the same float back.
  */
 export function encodeJson(value: unknown): string {
+  // The common case (numbers, strings, plain arrays and objects) needs no replacer, which is much slower.
+  if (isPlainJson(value, 0)) return JSON.stringify(value);
   let text: string;
   try {
     text = JSON.stringify(value, replacer);
