@@ -8,17 +8,20 @@
  *   npm run bench -- --profile       CPU profiles of celeriac's worker and producer (W1, W2, W3)
  *
  * Other options: --runs N, --only celeriac,bullmq,celery, --no-amqp,
- * --worktree (measure src/ as it is on disk, not at HEAD), --bullmq grid|calibrate,
+ * --worktree (measure src/ as it is on disk, not at HEAD), --keep-snapshot (keep the
+ * transpiled snapshot and print where), --snapshot DIR (run a kept snapshot as it
+ * is, e.g. patched by hand to try a change), --bullmq grid|calibrate,
  * --w1 N --w2 N --w3 N --w4 N (sizes), --out FILE.
  */
 import { writeFileSync, mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { build, BUILD_DIR, ROOT } from './lib/build.js';
+import { build, CACHE_DIR, removeSnapshot, ROOT, snapshotDir, snapshotInfo, useSnapshot } from './lib/build.js';
+import { acquireLock, releaseLock } from './lib/lock.js';
 import { amqpUnavailable, machine, Vhost } from './lib/machine.js';
 import { profile } from './lib/profile.js';
-import { chooseDb, connect, redisUrl } from './lib/redis.js';
+import { chooseDb, connect, redisUrl, waitForRedis } from './lib/redis.js';
 import { writeReport, type Plan, type ReportData } from './lib/report.js';
 import { bestConfig, live, runConfig, type Sample, type Sizes, type Workload } from './lib/runner.js';
 import { availability, SYSTEMS, type Availability, type Endpoint, type SystemName, type Transport, type WorkerConfig } from './lib/systems.js';
@@ -31,6 +34,8 @@ const { values: opt } = parseArgs({
     only: { type: 'string' },
     'no-amqp': { type: 'boolean', default: false },
     worktree: { type: 'boolean', default: false },
+    'keep-snapshot': { type: 'boolean', default: false },
+    snapshot: { type: 'string' },
     bullmq: { type: 'string' },
     w1: { type: 'string' },
     w2: { type: 'string' },
@@ -44,9 +49,13 @@ const FULL: Sizes = { w1: 20_000, w2: 1000, w2warmup: 50, w3: 1000, w4: 100 };
 const QUICK: Sizes = { w1: 2000, w2: 200, w2warmup: 20, w3: 200, w4: 100 };
 const CALIBRATE_FULL: Sizes = { w1: 2000, w2: 200, w2warmup: 20, w3: 200, w4: 100 };
 const CALIBRATE_QUICK: Sizes = { w1: 500, w2: 50, w2warmup: 10, w3: 50, w4: 20 };
-/** Preferred databases, and where to go when one is taken by someone else. */
+/**
+ * Preferred databases, and where to go when one is taken by someone else:
+ * 15 and 0 are the ones no test of this repository uses (the tests use 1–14
+ * and flush theirs). Each config-run picks a free one just before it starts.
+ */
 const PREFERRED_DB: Record<SystemName, number> = { celeriac: 13, bullmq: 14, celery: 0 };
-const FALLBACK_DBS = [15, 12, 11, 10, 3, 2];
+const FALLBACK_DBS = [15, 0, 13, 14];
 const ALL: Workload[] = ['W1', 'W2', 'W3', 'W4'];
 
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
@@ -81,8 +90,21 @@ async function main(): Promise<void> {
   const calSizes = quick ? CALIBRATE_QUICK : CALIBRATE_FULL;
   const only = new Set((opt.only ?? 'celeriac,bullmq,celery').split(',').map((s) => s.trim()) as SystemName[]);
 
-  log(`building a snapshot of src/ (${opt.worktree ? 'working tree' : 'HEAD'}) and bench/ into ${BUILD_DIR} ...`);
-  const built = build({ worktree: opt.worktree === true });
+  await acquireLock(30 * 60_000, log);
+  process.once('exit', () => {
+    // Also when something throws before the cleanup below is reached.
+    if (!opt.snapshot && !opt['keep-snapshot']) removeSnapshot();
+    releaseLock();
+  });
+  let built;
+  if (opt.snapshot) {
+    useSnapshot(opt.snapshot);
+    built = snapshotInfo();
+    log(`running the snapshot in ${opt.snapshot} as it is (--snapshot)`);
+  } else {
+    log(`building a snapshot of src/ (${opt.worktree ? 'working tree' : 'HEAD'}) and bench/ into ${snapshotDir()} ...`);
+    built = build({ worktree: opt.worktree === true });
+  }
   log(`measuring ${built.commit.slice(0, 12)} ${built.subject}${built.worktree && built.dirtySrc.length ? ` + uncommitted changes (${built.dirtySrc.length} file(s))` : ''}`);
 
   const admin = connect(0);
@@ -91,6 +113,9 @@ async function main(): Promise<void> {
   const cleanup = async (): Promise<void> => {
     await Promise.allSettled([...live].map((l) => l.stop()));
     for (const v of vhosts.splice(0)) v.delete();
+    if (!opt.snapshot && !opt['keep-snapshot']) removeSnapshot();
+    else if (opt['keep-snapshot']) log(`snapshot kept in ${snapshotDir()} (run it again with --snapshot ${snapshotDir()})`);
+    releaseLock();
   };
   process.once('SIGINT', () => {
     log('interrupted: stopping workers and producers, deleting the vhosts');
@@ -111,18 +136,16 @@ async function main(): Promise<void> {
       avail[name] = availability(name);
       if (!avail[name].ok) log(`${name}: NOT INSTALLED: ${avail[name].reason}`);
     }
-    const dbs = {} as Record<SystemName, { db: number; note: string | null }>;
-    for (const name of ['celeriac', 'bullmq', 'celery'] as SystemName[]) {
-      if (!only.has(name) || !avail[name].ok) continue;
-      dbs[name] = await chooseDb(admin, PREFERRED_DB[name], taken, FALLBACK_DBS);
-      taken.add(dbs[name].db);
-      if (dbs[name].note) log(`${name}: ${dbs[name].note}`);
-    }
+    const dbNotes = new Set<string>();
     const amqpWhyNot = opt['no-amqp'] ? 'skipped with --no-amqp' : await amqpUnavailable();
     if (amqpWhyNot) log(`AMQP runs: not run: ${amqpWhyNot}`);
 
-    const endpoint = (name: SystemName, transport: Transport): Endpoint => {
-      const db = dbs[name].db;
+    const endpoint = async (name: SystemName, transport: Transport): Promise<Endpoint> => {
+      const { db, note } = await chooseDb(admin, PREFERRED_DB[name], taken, FALLBACK_DBS);
+      if (note && !dbNotes.has(`${name}: ${note}`)) {
+        dbNotes.add(`${name}: ${note}`);
+        log(`  ${name}: ${note}`);
+      }
       if (transport === 'redis') return { db, brokerUrl: redisUrl(db), backendUrl: redisUrl(db) };
       const v = vhosts.find((x) => x.name.includes(`-${name}-`));
       if (!v) throw new Error(`no vhost for ${name}`);
@@ -148,12 +171,29 @@ async function main(): Promise<void> {
     }
 
     const samples: Sample[] = [];
+    let retries = 0;
     const record = (s: Sample): void => {
       samples.push(s);
       log(`  ${s.system}/${s.transport}/${s.config} run ${s.run || 'cal'} (${s.seconds.toFixed(0)} s): ${summary(s)}`);
     };
     const once = async (p: Plan, cfg: WorkerConfig, wl: Workload[], sz: Sizes, run: number): Promise<void> => {
-      record(await runConfig(SYSTEMS[p.system], p.transport, cfg, new Set(wl), sz, endpoint(p.system, p.transport), run));
+      for (let attempt = 1; ; attempt++) {
+        const s = await runConfig(SYSTEMS[p.system], p.transport, cfg, new Set(wl), sz, await endpoint(p.system, p.transport), run);
+        record(s);
+        // A full run disturbed from outside (Redis restarted, or a step ran out of time, e.g. because someone
+        // flushed the database) runs once more; in calibration a stall is a result.
+        const disturbed = s.redisRestarted || (run > 0 && s.errors.some((e) => /ran out of time|not finished after|within \d+ ms/.test(e)));
+        if (!disturbed || attempt === 2) return;
+        if (s.redisRestarted) {
+          log('  Redis restarted during that config-run (someone else restarted it?): waiting for it, then running it again');
+          if (!(await waitForRedis(60_000))) throw new Error('Redis did not come back within 60 s');
+        } else {
+          s.redisRestarted = true; // not used: the retry replaces it
+          s.errors.unshift('a step ran out of time; run again, this sample is not used');
+          log('  a step ran out of time: running that config-run again');
+        }
+        retries++;
+      }
     };
 
     // Calibration: each configuration once at small sizes; the best per workload runs in full.
@@ -198,14 +238,15 @@ async function main(): Promise<void> {
       only: [...only],
       amqp: amqpWhyNot,
       vhosts: vhosts.map((v) => v.name),
-      dbs,
       plans,
       samples,
+      retries,
+      dbNotes: [...dbNotes],
     };
     const out = opt.out ?? join(ROOT, 'bench', quick ? 'results-quick.md' : 'RESULTS.md');
     writeFileSync(out, writeReport(data));
-    mkdirSync(BUILD_DIR, { recursive: true });
-    writeFileSync(join(BUILD_DIR, quick ? 'results-quick.json' : 'results.json'), JSON.stringify(data, null, 1));
+    mkdirSync(CACHE_DIR, { recursive: true });
+    writeFileSync(join(CACHE_DIR, quick ? 'results-quick.json' : 'results.json'), JSON.stringify(data, null, 1));
     log(`wrote ${out} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
   } finally {
     await cleanup();

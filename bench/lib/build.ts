@@ -2,7 +2,7 @@
  * The code the benchmark runs: a plain-JavaScript snapshot of `src/` (at the
  * git commit measured, or the working tree with --worktree) and of `bench/`,
  * transpiled file by file with TypeScript's `transpileModule` into
- * `node_modules/.cache/celeriac-bench/` (ignored by git and eslint, and
+ * `node_modules/.cache/celeriac-bench/run-<pid>/` (ignored by git and eslint, and
  * inside the project so that packages resolve). Node processes then run
  * without the tsx loader, which adds
  * about 35 MB of RSS and a second of start-up to every process and would
@@ -15,8 +15,20 @@ import ts from 'typescript';
 
 /** The repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..');
-/** Where the snapshot goes. */
-export const BUILD_DIR = join(ROOT, 'node_modules', '.cache', 'celeriac-bench');
+/** Where snapshots and the lock live. */
+export const CACHE_DIR = join(ROOT, 'node_modules', '.cache', 'celeriac-bench');
+
+let buildDir = join(CACHE_DIR, `run-${process.pid}`);
+
+/** The snapshot this process runs: its own directory, so that concurrent invocations do not replace each other's code. */
+export function snapshotDir(): string {
+  return buildDir;
+}
+
+/** Run an existing snapshot instead (--snapshot DIR). */
+export function useSnapshot(dir: string): void {
+  buildDir = dir;
+}
 
 /** What was built. */
 export interface BuildInfo {
@@ -62,8 +74,9 @@ function emit(srcText: string, fileName: string, outFile: string): void {
   writeFileSync(outFile, out.outputText);
 }
 
-/** Transpile `src/` (from HEAD, or the working tree) and `bench/` into BUILD_DIR. */
+/** Transpile `src/` (from HEAD, or the working tree) and `bench/` into this process's snapshot directory. */
 export function build(options: { worktree: boolean }): BuildInfo {
+  const BUILD_DIR = buildDir;
   rmSync(BUILD_DIR, { recursive: true, force: true });
   mkdirSync(BUILD_DIR, { recursive: true });
   // Node does not look for a package scope above node_modules: say ESM here (the CLI also reads its version here).
@@ -109,5 +122,21 @@ export function build(options: { worktree: boolean }): BuildInfo {
     const from = join(ROOT, 'bench', rel);
     emit(readFileSync(from, 'utf8'), from, join(BUILD_DIR, 'bench', rel.replace(/\.ts$/, '.js')));
   }
-  return { commit, worktree: options.worktree, dirtySrc, dirtyBench, subject };
+  const info: BuildInfo = { commit, worktree: options.worktree, dirtySrc, dirtyBench, subject };
+  writeFileSync(join(BUILD_DIR, 'build-info.json'), `${JSON.stringify(info, null, 1)}\n`);
+  return info;
+}
+
+/** The BuildInfo of the snapshot in use (for --snapshot), or throws. */
+export function snapshotInfo(): BuildInfo {
+  try {
+    return JSON.parse(readFileSync(join(buildDir, 'build-info.json'), 'utf8')) as BuildInfo;
+  } catch (err) {
+    throw new Error(`--snapshot: no snapshot in ${buildDir} (make one with --keep-snapshot)`, { cause: err });
+  }
+}
+
+/** Remove this process's snapshot. */
+export function removeSnapshot(): void {
+  rmSync(buildDir, { recursive: true, force: true });
 }

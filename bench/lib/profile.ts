@@ -31,7 +31,7 @@ export interface ProfileSummary {
   areas: Array<{ area: string; ms: number }>;
 }
 
-const BUILD_PREFIX = /^file:\/\/.*?\/node_modules\/\.cache\/celeriac-bench\//;
+const BUILD_PREFIX = /^file:\/\/.*?\/node_modules\/\.cache\/celeriac-bench\/[^/]+\//;
 
 function where(url: string, line: number): string {
   if (!url) return '';
@@ -134,7 +134,7 @@ export async function profile(o: { db: number; sizes: Sizes; built: BuildInfo; l
     '',
     `\`npm run bench -- --profile\` at commit \`${o.built.commit.slice(0, 12)}\` (${o.built.subject})${o.built.worktree ? ', working tree' : ''}: ` +
       'celeriac’s worker (`celeriac worker`, -c 10) and producer under `node --cpu-prof`, fresh processes for each workload, on Redis. ' +
-      'Self time per function (the JavaScript is the transpiled snapshot in node_modules/.cache/celeriac-bench, so line numbers are those of the transpiled files; names and files are the source’s). ' +
+      'Self time per function (the JavaScript is the transpiled snapshot, so line numbers are those of the transpiled files; names and files are the source’s). ' +
       'Profiling slows the processes down; the figures under profile are not benchmark results.',
     '',
     'Figures measured under the profiler:',

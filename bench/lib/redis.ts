@@ -19,9 +19,51 @@ export function redisUrl(db: number): string {
   return `redis://${REDIS_HOST}:${REDIS_PORT}/${db}`;
 }
 
-/** A connection to a database. */
+/**
+ * A connection to a database. It rides out a Redis restart of up to about
+ * half a minute (others' fault tests may restart a shared Redis): commands
+ * wait for the reconnection, and connection errors are not thrown as events.
+ */
 export function connect(db: number): Redis {
-  return new Redis({ host: REDIS_HOST, port: REDIS_PORT, db, lazyConnect: false, maxRetriesPerRequest: 3, connectionName: 'celeriac-bench' });
+  const c = new Redis({
+    host: REDIS_HOST,
+    port: REDIS_PORT,
+    db,
+    lazyConnect: false,
+    maxRetriesPerRequest: 40,
+    retryStrategy: (n: number) => Math.min(n * 100, 1000),
+    connectionName: 'celeriac-bench',
+  });
+  c.on('error', () => undefined);
+  return c;
+}
+
+/** The server's run_id: it changes when Redis restarts (and loses everything, without persistence). */
+export async function runId(c: Redis): Promise<string> {
+  try {
+    return /run_id:(\w+)/.exec(String(await c.info('server')))?.[1] ?? '?';
+  } catch {
+    return 'unreachable';
+  }
+}
+
+/** Wait up to `ms` for Redis to answer PING. */
+export async function waitForRedis(ms: number): Promise<boolean> {
+  const c = connect(0);
+  const deadline = Date.now() + ms;
+  try {
+    while (Date.now() < deadline) {
+      try {
+        if ((await c.ping()) === 'PONG') return true;
+      } catch {
+        // not yet
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    return false;
+  } finally {
+    c.disconnect();
+  }
 }
 
 /** Why a database is not free, or null when it is empty and no other client has it selected. */
@@ -36,11 +78,11 @@ export async function busyReason(admin: Redis, db: number): Promise<string | nul
   const c = connect(db);
   try {
     const size = await c.dbsize();
-    if (size > 0) return `${size} key(s) in it`;
+    if (size > 0) return 'it holds keys';
   } finally {
     c.disconnect();
   }
-  if (others.length) return `${others.length} other client(s) on it (${[...new Set(others)].slice(0, 3).join(', ')})`;
+  if (others.length) return 'other clients have it selected';
   return null;
 }
 
@@ -155,4 +197,29 @@ export async function waitDrained(probe: DrainProbe, ids: string[], ms: number, 
     if (t > last) last = t;
   }
   return { first, last, count: times.length };
+}
+
+/** Cumulative calls and server µs per command (INFO commandstats). */
+export async function commandStats(c: Redis): Promise<Map<string, { calls: number; usec: number }>> {
+  const out = new Map<string, { calls: number; usec: number }>();
+  for (const line of String(await c.info('commandstats')).split('\n')) {
+    const m = /^cmdstat_([^:]+):calls=(\d+),usec=(\d+)/.exec(line.trim());
+    if (m) out.set(m[1], { calls: Number(m[2]), usec: Number(m[3]) });
+  }
+  return out;
+}
+
+/** Per-task calls and µs by command between two commandstats readings, largest first. */
+export function commandDelta(
+  a: Map<string, { calls: number; usec: number }>,
+  b: Map<string, { calls: number; usec: number }>,
+  tasks: number,
+): Array<{ cmd: string; calls: number; us: number }> {
+  const out: Array<{ cmd: string; calls: number; us: number }> = [];
+  for (const [cmd, v] of b) {
+    const p = a.get(cmd) ?? { calls: 0, usec: 0 };
+    const calls = v.calls - p.calls;
+    if (calls > 0) out.push({ cmd, calls: calls / tasks, us: (v.usec - p.usec) / tasks });
+  }
+  return out.sort((x, y) => y.us - x.us);
 }

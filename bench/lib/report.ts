@@ -32,9 +32,12 @@ export interface ReportData {
   only: string[];
   amqp: string | null;
   vhosts: string[];
-  dbs: Partial<Record<SystemName, { db: number; note: string | null }>>;
   plans: Plan[];
   samples: Sample[];
+  /** Config-runs run again because they were disturbed (Redis restarted, a step ran out of time). */
+  retries: number;
+  /** Why a system did not get its preferred database. */
+  dbNotes: string[];
 }
 
 interface Metric {
@@ -96,7 +99,7 @@ function chosen(d: ReportData, system: SystemName, transport: Transport, w: Work
   const p = d.plans.find((x) => x.system === system && x.transport === transport);
   if (!p) return [];
   const cfg = p.choice[w];
-  return d.samples.filter((s) => s.system === system && s.transport === transport && s.run > 0 && s.config === cfg);
+  return d.samples.filter((s) => s.system === system && s.transport === transport && s.run > 0 && s.config === cfg && !s.redisRestarted);
 }
 
 function value(d: ReportData, system: SystemName, transport: Transport, m: Metric): Spread | null {
@@ -179,7 +182,7 @@ function targets(d: ReportData, ms: Metric[]): string[] {
       `${num(mine99, 'ms')} ms vs ${num(peer99, 'ms')} ms`,
       mine99 < peer99 ? `**met** (${pct(1 - mine99 / peer99)} below)` : `**missed** by ${num(mine99 - peer99, 'ms')} ms (${(mine99 / peer99).toFixed(2)}× BullMQ’s)`,
     ]);
-  absTarget(`W3 chord of ${d.sizes.w3} ≤ 150 ms`, c(w3), 150, 'ms');
+  absTarget(`W3 chord of ${d.sizes.w3.toLocaleString('en-US')} ≤ 150 ms`, c(w3), 150, 'ms');
   absTarget(`W4 chain of ${d.sizes.w4} ≤ 40 ms`, c(w4), 40, 'ms');
   absTarget('W5 worker RSS ≤ 80 MB', c(rss), 80, 'mb');
   return ['| target (issue) | measured (medians) | status |', '|---|---|---|', ...rows.map((r) => `| ${r.join(' | ')} |`)];
@@ -215,7 +218,7 @@ function detail(d: ReportData, ms: Metric[]): string[] {
       SYSTEMS[s.system].title,
       s.transport,
       s.config,
-      s.run === 0 ? 'cal.' : String(s.run),
+      `${s.run === 0 ? 'cal.' : String(s.run)}${s.redisRestarted ? ' (not used)' : ''}`,
       String(s.db),
       ...ms.map((m) => {
         const v = m.get(s);
@@ -296,7 +299,8 @@ export function writeReport(d: ReportData): string {
         : p.selection === 'grid'
           ? `every configuration in every run; the best median per workload is reported`
           : 'each configuration once at calibration sizes; the best per workload then ran the full runs';
-    L.push(`**${sys.title}, ${p.transport} broker** (${how}; database ${d.dbs[p.system]?.db}${d.dbs[p.system]?.note ? ` — ${d.dbs[p.system]?.note}` : ''}):`, '');
+    const dbsUsed = [...new Set(d.samples.filter((s) => s.system === p.system && s.transport === p.transport).map((s) => s.db))].join(', ');
+    L.push(`**${sys.title}, ${p.transport} broker** (${how}; Redis database ${dbsUsed}):`, '');
     for (const cfg of p.configs) {
       const wins = p.workloads.filter((w) => p.choice[w] === cfg.id);
       if (p.selection !== 'grid' && p.selection !== 'calibrate' && !wins.length) continue;
@@ -305,7 +309,7 @@ export function writeReport(d: ReportData): string {
     L.push(`- producer: \`${sys.clientCommand()}\``, '');
   }
   L.push(
-    'Common to all: one worker process per run, started fresh for W1 (and a fresh producer), on 127.0.0.1:6379; each system its own Redis database, flushed before and after every run; ' +
+    'Common to all: one worker process per run, started fresh for W1 (and a fresh producer), on 127.0.0.1:6379; each config-run its own Redis database (free: empty, no other client; preferred celeriac 13, BullMQ 14, Celery 0, else 15), flushed before and after; ' +
       'results kept by every system (celeriac and Celery store `celery-task-meta-<id>`, BullMQ keeps completed jobs and their return values). ' +
       'Node processes run a plain-JavaScript snapshot made with TypeScript’s transpileModule (no tsx loader). ' +
       'Node producers keep up to 1,000 single sends in flight during W1 (`noop.delay()`, `queue.add()`); the Celery producer sends one after another (its API is synchronous). ' +
@@ -319,9 +323,28 @@ export function writeReport(d: ReportData): string {
     `- ${m.nproc} CPUs (nproc), ${m.memoryGb.toFixed(1)} GB memory, ${m.cpuModel}, Linux ${m.kernel}`,
     `- Node ${m.node}, Redis ${m.redis}, Python ${m.python}, RabbitMQ ${m.rabbitmq}`,
     `- load average at start ${m.loadStart.map((x) => x.toFixed(2)).join(' / ')}, at end ${d.loadEnd.map((x) => x.toFixed(2)).join(' / ')} (other work on the machine shows here)`,
+    ...(d.retries ? [`- ${d.retries} config-run(s) were disturbed (Redis restarted by something else, or a step ran out of time) and run again; the disturbed samples are listed below as “not used”`] : []),
     '',
   );
 
+  L.push('## Redis commands per W1 task', '');
+  L.push(
+    'From `INFO commandstats` around W1 (both batches, so the producer’s and the worker’s commands; the whole server, so anyone else’s too), ' +
+      'in the first full run of each system’s reported W1 configuration: calls per task and Redis CPU µs per task, by command.',
+    '',
+  );
+  for (const p of d.plans) {
+    const s = chosen(d, p.system, p.transport, 'W1').find((x) => x.redisCommands?.length);
+    if (!s?.redisCommands) continue;
+    const total = s.redisCommands.reduce((a, c) => a + c.us, 0);
+    L.push(
+      `- ${SYSTEMS[p.system].title}, ${p.transport} (${s.config}): ` +
+        s.redisCommands.map((c) => `${c.cmd} ${c.calls.toFixed(2)}× ${c.us.toFixed(1)} µs`).join(', ') +
+        ` — ${total.toFixed(1)} µs/task in the commands listed`,
+    );
+  }
+  L.push('');
+  if (d.dbNotes.length) L.push('Databases: ' + d.dbNotes.join('; ') + '.', '');
   L.push('## Every run', '');
   L.push(...detail(d, ms), '');
   const errs = d.samples.filter((s) => s.errors.length);

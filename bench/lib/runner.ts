@@ -15,7 +15,7 @@
 import type { Agent, Proc } from './proc.js';
 import { cpuSeconds, treeCpuSeconds, treePeakMb } from './proc.js';
 import { busySince, cpuTimes } from './machine.js';
-import { connect, flush, waitDrained } from './redis.js';
+import { commandDelta, commandStats, connect, flush, runId, waitDrained } from './redis.js';
 import { quantile } from './stats.js';
 import type { Endpoint, ProfileOptions, System, SystemName, Transport, WorkerConfig } from './systems.js';
 
@@ -47,6 +47,8 @@ export interface Sample {
    * also serves anyone else using it meanwhile).
    */
   cpu?: { workerUs: number; clientUs: number; redisUs: number };
+  /** Redis commands per W1 task (both batches; INFO commandstats, so anyone else's commands meanwhile too). */
+  redisCommands?: Array<{ cmd: string; calls: number; us: number }>;
   w2?: { p50: number; p99: number; mean: number; max: number };
   w3?: { ms: number };
   w4?: { ms: number };
@@ -57,6 +59,8 @@ export interface Sample {
   seconds: number;
   /** Busy share of all the machine's CPUs during the config-run (ours and anyone else's). */
   machineBusy: number;
+  /** Redis restarted during the config-run (someone else's doing): the sample is not used, the config-run is retried. */
+  redisRestarted?: boolean;
 }
 
 interface EnqueueReply {
@@ -112,6 +116,7 @@ export async function runConfig(
   live.add(stopClient);
   await flush(ep.db);
   const redis = connect(ep.db);
+  const run0 = await runId(redis);
   try {
     client = await sys.startClient(ep, profile);
     if (workloads.has('W1')) {
@@ -120,6 +125,7 @@ export async function runConfig(
         const redisPid = Number(/process_id:(\d+)/.exec(String(await redis.info('server')))?.[1] ?? 0);
         const cpuClient0 = treeCpuSeconds(client.proc.pid);
         const cpuRedis0 = redisPid ? cpuSeconds(redisPid) : Number.NaN;
+        const stats0 = await commandStats(redis);
         const a = await client.call<EnqueueReply>({ cmd: 'enqueue', n }, b.enqueue);
         const w = sys.startWorker(cfg, ep, profile);
         const drained = waitDrained(sys.probe(redis), a.ids, b.drain);
@@ -142,6 +148,7 @@ export async function runConfig(
           clientUs: us(treeCpuSeconds(client.proc.pid) - cpuClient0),
           redisUs: redisPid ? us(cpuSeconds(redisPid) - cpuRedis0) : Number.NaN,
         };
+        sample.redisCommands = commandDelta(stats0, await commandStats(redis), 2 * n).slice(0, 8);
       } catch (err) {
         sample.errors.push(`W1: ${(err as Error).message}`);
         if (isTimeout(err)) stuck = 'W1';
@@ -197,6 +204,11 @@ export async function runConfig(
     await worker?.stop().catch(() => undefined);
     live.delete(stopWorker);
     live.delete(stopClient);
+    const run1 = await runId(redis);
+    if (run1 !== run0) {
+      sample.redisRestarted = true;
+      sample.errors.unshift(`Redis restarted during this config-run (run_id ${run0.slice(0, 8)} → ${run1.slice(0, 8)}); not used`);
+    }
     redis.disconnect();
     await flush(ep.db).catch(() => undefined);
   }
@@ -217,6 +229,7 @@ export const DECIDING: Record<Workload, { pick: (s: Sample) => number | undefine
 export function bestConfig(samples: readonly Sample[], w: Workload): string | null {
   const byCfg = new Map<string, number[]>();
   for (const s of samples) {
+    if (s.redisRestarted) continue;
     const v = DECIDING[w].pick(s);
     if (v === undefined || !Number.isFinite(v)) continue;
     if (!byCfg.has(s.config)) byCfg.set(s.config, []);

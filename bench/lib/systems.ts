@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
-import { BUILD_DIR, ROOT } from './build.js';
+import { ROOT, snapshotDir } from './build.js';
 import { Agent, Proc } from './proc.js';
 import { bullmqProbe, celeryProbe, type DrainProbe } from './redis.js';
 
@@ -107,10 +107,10 @@ export const celeriac: System = {
   startWorker(cfg, ep, profile) {
     const args = [
       ...profArgs(profile, 'worker'),
-      join(BUILD_DIR, 'src', 'cli', 'main.js'),
+      join(snapshotDir(), 'src', 'cli', 'main.js'),
       'worker',
       '-A',
-      join(BUILD_DIR, 'bench', 'tasks.js'),
+      join(snapshotDir(), 'bench', 'tasks.js'),
       '-Q',
       'bench',
       '-c',
@@ -129,7 +129,7 @@ export const celeriac: System = {
     return worker('celeriac worker', NODE, args, { env: cleanEnv({ CELERIAC_BROKER_URL: ep.brokerUrl, CELERIAC_RESULT_BACKEND: ep.backendUrl }) }, / ready: queues=/);
   },
   startClient(ep, profile) {
-    const args = [...profArgs(profile, 'client'), join(BUILD_DIR, 'bench', 'clients', 'celeriac-client.js')];
+    const args = [...profArgs(profile, 'client'), join(snapshotDir(), 'bench', 'clients', 'celeriac-client.js')];
     return agent('celeriac client', NODE, args, { env: cleanEnv({ CELERIAC_BROKER_URL: ep.brokerUrl, CELERIAC_RESULT_BACKEND: ep.backendUrl }) });
   },
   probe: (redis) => celeryProbe(redis),
@@ -143,11 +143,11 @@ export const bullmq: System = {
   workerCommand: (cfg) => `node bench/clients/bullmq-worker.js --concurrency ${cfg.id.slice(1)}`,
   clientCommand: () => 'node bench/clients/bullmq-client.js',
   startWorker(cfg, ep) {
-    const args = [join(BUILD_DIR, 'bench', 'clients', 'bullmq-worker.js'), '--concurrency', cfg.id.slice(1)];
+    const args = [join(snapshotDir(), 'bench', 'clients', 'bullmq-worker.js'), '--concurrency', cfg.id.slice(1)];
     return worker('bullmq worker', NODE, args, { env: cleanEnv({ BENCH_REDIS_URL: ep.brokerUrl }) }, /bullmq worker ready/);
   },
   startClient(ep) {
-    return agent('bullmq client', NODE, [join(BUILD_DIR, 'bench', 'clients', 'bullmq-client.js')], { env: cleanEnv({ BENCH_REDIS_URL: ep.brokerUrl }) });
+    return agent('bullmq client', NODE, [join(snapshotDir(), 'bench', 'clients', 'bullmq-client.js')], { env: cleanEnv({ BENCH_REDIS_URL: ep.brokerUrl }) });
   },
   probe: (redis) => bullmqProbe(redis, 'bench'),
 };
