@@ -256,7 +256,8 @@ export class Worker implements ControlledWorker {
         await this.continuation.onRevoked(req, 'revoked');
         return;
       }
-      if (!acksLate) await delivery.ack();
+      // Early ack (Celery's default): the message is settled as the task starts; the round trip overlaps the run.
+      if (!acksLate) delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
       if (task.options.trackStarted ?? this.app.conf.trackStarted) {
         const backend = await this.app.resultBackend();
         await backend.store({ status: 'STARTED', result: { pid: process.pid, hostname: this.hostname }, traceback: null, children: [], date_done: null, task_id: req.id });
