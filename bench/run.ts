@@ -11,9 +11,10 @@
  * --worktree (measure src/ as it is on disk, not at HEAD), --keep-snapshot (keep the
  * transpiled snapshot and print where), --snapshot DIR (run a kept snapshot as it
  * is, e.g. patched by hand to try a change), --bullmq grid|calibrate,
- * --w1 N --w2 N --w3 N --w4 N (sizes), --out FILE.
+ * --w1 N --w2 N --w3 N --w4 N (sizes), --out FILE, --from-json FILE (write the
+ * report again from the data a run saved, without running anything).
  */
-import { writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -42,6 +43,7 @@ const { values: opt } = parseArgs({
     w3: { type: 'string' },
     w4: { type: 'string' },
     out: { type: 'string' },
+    'from-json': { type: 'string' },
   },
 });
 
@@ -82,7 +84,17 @@ function summary(s: Sample): string {
   return parts.join(', ');
 }
 
+/** --from-json: the report again from a saved run. */
+function reportFromJson(file: string): void {
+  const data = JSON.parse(readFileSync(file, 'utf8')) as ReportData;
+  data.startedAt = new Date(data.startedAt);
+  const out = opt.out ?? join(ROOT, 'bench', data.quick ? 'results-quick.md' : 'RESULTS.md');
+  writeFileSync(out, writeReport(data));
+  log(`wrote ${out} from ${file}`);
+}
+
 async function main(): Promise<void> {
+  if (opt['from-json']) return reportFromJson(opt['from-json']);
   const t0 = performance.now();
   const quick = opt.quick === true;
   const runs = Number(opt.runs ?? (quick ? 1 : 3));
@@ -247,7 +259,7 @@ async function main(): Promise<void> {
     writeFileSync(out, writeReport(data));
     mkdirSync(CACHE_DIR, { recursive: true });
     writeFileSync(join(CACHE_DIR, quick ? 'results-quick.json' : 'results.json'), JSON.stringify(data, null, 1));
-    log(`wrote ${out} (${((performance.now() - t0) / 60000).toFixed(1)} min)`);
+    log(`wrote ${out} (${((performance.now() - t0) / 60000).toFixed(1)} min; data in ${join(CACHE_DIR, quick ? 'results-quick.json' : 'results.json')})`);
   } finally {
     await cleanup();
     admin.disconnect();

@@ -42,6 +42,8 @@ export interface ReportData {
 
 interface Metric {
   label: string;
+  /** Column name in the per-run table. */
+  short: string;
   w: Workload;
   get: (s: Sample) => number | undefined;
   higher: boolean;
@@ -53,19 +55,19 @@ interface Metric {
 function metrics(z: Sizes): Metric[] {
   const n = z.w1.toLocaleString('en-US');
   return [
-    { label: `W1 enqueue ${n}, no worker running (tasks/s)`, w: 'W1', get: (s) => s.w1?.enqueue, higher: true, unit: 'rate' },
-    { label: `W1 drain of ${n} by one worker (tasks/s)`, w: 'W1', get: (s) => s.w1?.drain, higher: true, unit: 'rate' },
-    { label: `W1 enqueue ${n} with the worker running (tasks/s)`, w: 'W1', get: (s) => s.w1?.liveEnqueue, higher: true, unit: 'rate' },
-    { label: `W1 completion with the worker running (tasks/s, first send → last result)`, w: 'W1', get: (s) => s.w1?.liveDrain, higher: true, unit: 'rate' },
-    { label: `W2 round trip p50, ${z.w2.toLocaleString('en-US')} sequential (ms)`, w: 'W2', get: (s) => s.w2?.p50, higher: false, unit: 'ms' },
-    { label: 'W2 round trip p99 (ms)', w: 'W2', get: (s) => s.w2?.p99, higher: false, unit: 'ms' },
-    { label: `W3 chord of ${z.w3.toLocaleString('en-US')} add + xsum: submit → result (ms)`, w: 'W3', get: (s) => s.w3?.ms, higher: false, unit: 'ms' },
-    { label: `W4 chain of ${z.w4} add links: submit → result (ms)`, w: 'W4', get: (s) => s.w4?.ms, higher: false, unit: 'ms' },
-    { label: 'W5 worker peak RSS during W1 (MB)', w: 'W1', get: (s) => s.w5?.workerMb, higher: false, unit: 'mb' },
-    { label: 'W5 producer peak RSS during W1 (MB)', w: 'W1', get: (s) => s.w5?.clientMb, higher: false, unit: 'mb' },
-    { label: '(diagnostic) W1 CPU per task: worker (µs, start-up included)', w: 'W1', get: (s) => s.cpu?.workerUs, higher: false, unit: 'us', diagnostic: true },
-    { label: '(diagnostic) W1 CPU per task: producer (µs)', w: 'W1', get: (s) => s.cpu?.clientUs, higher: false, unit: 'us', diagnostic: true },
-    { label: '(diagnostic) W1 CPU per task: redis-server (µs)', w: 'W1', get: (s) => s.cpu?.redisUs, higher: false, unit: 'us', diagnostic: true },
+    { label: `W1 enqueue ${n}, no worker running (tasks/s)`, short: 'W1 enqueue/s', w: 'W1', get: (s) => s.w1?.enqueue, higher: true, unit: 'rate' },
+    { label: `W1 drain of ${n} by one worker (tasks/s)`, short: 'W1 drain/s', w: 'W1', get: (s) => s.w1?.drain, higher: true, unit: 'rate' },
+    { label: `W1 enqueue ${n} with the worker running (tasks/s)`, short: 'W1 live enqueue/s', w: 'W1', get: (s) => s.w1?.liveEnqueue, higher: true, unit: 'rate' },
+    { label: `W1 completion with the worker running (tasks/s, first send → last result)`, short: 'W1 live completion/s', w: 'W1', get: (s) => s.w1?.liveDrain, higher: true, unit: 'rate' },
+    { label: `W2 round trip p50, ${z.w2.toLocaleString('en-US')} sequential (ms)`, short: 'W2 p50 ms', w: 'W2', get: (s) => s.w2?.p50, higher: false, unit: 'ms' },
+    { label: 'W2 round trip p99 (ms)', short: 'W2 p99 ms', w: 'W2', get: (s) => s.w2?.p99, higher: false, unit: 'ms' },
+    { label: `W3 chord of ${z.w3.toLocaleString('en-US')} add + xsum: submit → result (ms)`, short: 'W3 ms', w: 'W3', get: (s) => s.w3?.ms, higher: false, unit: 'ms' },
+    { label: `W4 chain of ${z.w4} add links: submit → result (ms)`, short: 'W4 ms', w: 'W4', get: (s) => s.w4?.ms, higher: false, unit: 'ms' },
+    { label: 'W5 worker peak RSS during W1 (MB)', short: 'W5 worker MB', w: 'W1', get: (s) => s.w5?.workerMb, higher: false, unit: 'mb' },
+    { label: 'W5 producer peak RSS during W1 (MB)', short: 'W5 producer MB', w: 'W1', get: (s) => s.w5?.clientMb, higher: false, unit: 'mb' },
+    { label: '(diagnostic) W1 CPU per task: worker (µs, start-up included)', short: 'CPU/task worker µs', w: 'W1', get: (s) => s.cpu?.workerUs, higher: false, unit: 'us', diagnostic: true },
+    { label: '(diagnostic) W1 CPU per task: producer (µs)', short: 'CPU/task producer µs', w: 'W1', get: (s) => s.cpu?.clientUs, higher: false, unit: 'us', diagnostic: true },
+    { label: '(diagnostic) W1 CPU per task: redis-server (µs)', short: 'CPU/task redis µs', w: 'W1', get: (s) => s.cpu?.redisUs, higher: false, unit: 'us', diagnostic: true },
   ];
 }
 
@@ -210,8 +212,7 @@ function references(d: ReportData, ms: Metric[]): string[] {
 
 function detail(d: ReportData, ms: Metric[]): string[] {
   const out: string[] = [];
-  const short = (l: string) => l.replace('(diagnostic) ', '').replace(/ \(.*\)$/, '').replace(/,.*$/, '').replace('W1 CPU per task: ', 'CPU/task ');
-  const cols = ['system', 'broker', 'config', 'run', 'db', ...ms.map((m) => short(m.label)), 'W4 seq (ms)', 's', 'machine CPU busy', 'errors'];
+  const cols = ['system', 'broker', 'config', 'run', 'db', ...ms.map((m) => m.short), 'W4 seq ms', 's', 'machine CPU busy', 'errors'];
   out.push(`| ${cols.join(' | ')} |`, `|${cols.map(() => '---').join('|')}|`);
   for (const s of d.samples) {
     const row = [
@@ -227,11 +228,19 @@ function detail(d: ReportData, ms: Metric[]): string[] {
       s.w4seq ? num(s.w4seq.ms, 'ms') : '',
       s.seconds.toFixed(0),
       Number.isFinite(s.machineBusy) ? `${(s.machineBusy * 100).toFixed(0)}%` : '',
-      s.errors.map((e) => e.split('\n')[0].replace(/\|/g, '/')).join('; '),
+      s.errors.map((e) => clip(e.split('\n')[0].replace(/\|/g, '/'))).join('; '),
     ];
     out.push(`| ${row.join(' | ')} |`);
   }
   return out;
+}
+
+function fmt(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+function clip(text: string, max = 160): string {
+  return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
 /** The Markdown text of the report. */
@@ -286,9 +295,9 @@ export function writeReport(d: ReportData): string {
 
   L.push('## Configuration', '');
   L.push(
-    `Sizes: W1 ${d.sizes.w1.toLocaleString('en-US')} tasks (twice: enqueued then drained, and enqueued while the worker runs); W2 ${d.sizes.w2} round trips after ${d.sizes.w2warmup} unmeasured; ` +
-      `W3 a chord of ${d.sizes.w3}; W4 a chain of ${d.sizes.w4} (W3 and W4 each after an unmeasured one of 10). ` +
-      `Calibration runs (for “best of” by calibration): W1 ${d.calSizes.w1}, W2 ${d.calSizes.w2}, W3 ${d.calSizes.w3}, W4 ${d.calSizes.w4}.`,
+    `Sizes: W1 ${fmt(d.sizes.w1)} tasks (twice: enqueued then drained, and enqueued while the worker runs); W2 ${fmt(d.sizes.w2)} round trips after ${d.sizes.w2warmup} unmeasured; ` +
+      `W3 a chord of ${fmt(d.sizes.w3)}; W4 a chain of ${fmt(d.sizes.w4)} (W3 and W4 each after an unmeasured one of 10). ` +
+      `Calibration runs (for “best of” by calibration): W1 ${fmt(d.calSizes.w1)}, W2 ${fmt(d.calSizes.w2)}, W3 ${fmt(d.calSizes.w3)}, W4 ${fmt(d.calSizes.w4)}.`,
     '',
   );
   for (const p of d.plans) {
@@ -350,7 +359,7 @@ export function writeReport(d: ReportData): string {
   const errs = d.samples.filter((s) => s.errors.length);
   if (errs.length) {
     L.push('## Errors', '');
-    for (const s of errs) for (const e of s.errors) L.push(`- ${SYSTEMS[s.system].title}/${s.transport}/${s.config} run ${s.run || 'cal.'}: ${e.split('\n').slice(0, 3).join(' ⏎ ')}`);
+    for (const s of errs) for (const e of s.errors) L.push(`- ${SYSTEMS[s.system].title}/${s.transport}/${s.config} run ${s.run || 'cal.'}: ${clip(e.split('\n').slice(0, 3).join(' ⏎ '), 400)}`);
     L.push('');
   }
   return `${L.join('\n')}\n`;
