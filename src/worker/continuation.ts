@@ -69,8 +69,8 @@ export class Continuation {
   private async write(req: TaskRequest, meta: TaskMeta, force = false): Promise<{ groupId: string; parts: ChordPart[] } | null> {
     const ref = chordRef(req);
     if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) return null;
-    const backend = await this.app.resultBackend();
-    const outcome = await backend.store(meta, ref);
+    // The worker connected the backend before it started, so the getter is the live adapter.
+    const outcome = await this.app.backend.store(meta, ref);
     return ref && outcome.chord?.ready ? { groupId: ref.groupId, parts: outcome.chord.parts } : null;
   }
 

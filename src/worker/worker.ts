@@ -49,6 +49,14 @@ export interface WorkerOptions {
   appModule?: string;
 }
 
+/** A task being run: its request, its abort switch, and when it ends. */
+interface Running {
+  req: TaskRequest;
+  abort: AbortController;
+  done: Promise<void>;
+  started: number;
+}
+
 interface Held {
   delivery: Delivery;
   data: TaskRequestData;
@@ -83,7 +91,7 @@ export class Worker implements ControlledWorker {
   private consumer: Consumer | null = null;
   private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly waiting: Held[] = [];
-  private readonly active = new Map<string, { req: TaskRequest; abort: AbortController; done: Promise<void>; started: number }>();
+  private readonly active = new Map<Running, Running>();
   private readonly scheduled = new Map<unknown, Held>();
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
@@ -189,14 +197,14 @@ export class Worker implements ControlledWorker {
     while (this.active.size < this.concurrency && this.waiting.length && !this.stopping) {
       const held = this.waiting.shift() as Held;
       const abort = new AbortController();
-      const entry = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
+      const entry: Running = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
       entry.done = this.process(held, abort, (req) => {
         entry.req = req;
-        this.active.set(held.data.id + ':' + Math.random(), entry);
+        this.active.set(entry, entry);
       })
         .catch((err) => this.log.error({ err, id: held.data.id }, 'task handling failed'))
         .finally(() => {
-          for (const [k, v] of this.active) if (v === entry) this.active.delete(k);
+          this.active.delete(entry);
           this.processed++;
           this.pump();
         });
@@ -219,19 +227,19 @@ export class Worker implements ControlledWorker {
       this.hostname,
     );
     started(req);
-    this.taskEvent('task-received', { uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: data.headers.eta, expires: data.headers.expires });
+    this.taskEvent('task-received', () => ({ uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: data.headers.eta, expires: data.headers.expires }));
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
     try {
       if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
-        this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: false });
+        this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: false, signum: null, expired: false }));
         return;
       }
       if (req.expires !== null && req.expires < this.app.now()) {
         this.log.info({ id: req.id, name: req.name }, 'discarding expired task');
         await this.continuation.onRevoked(req, 'expired');
-        this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: true });
+        this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: false, signum: null, expired: true }));
         return;
       }
       if (!task) {
@@ -262,7 +270,7 @@ export class Worker implements ControlledWorker {
         const backend = await this.app.resultBackend();
         await backend.store({ status: 'STARTED', result: { pid: process.pid, hostname: this.hostname }, traceback: null, children: [], date_done: null, task_id: req.id });
       }
-      this.taskEvent('task-started', { uuid: req.id });
+      this.taskEvent('task-started', () => ({ uuid: req.id }));
       const t0 = performance.now();
       const limits = this.timeOverrides.get(task.name);
       const outcome = this.threads
@@ -272,19 +280,19 @@ export class Worker implements ControlledWorker {
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
       if (outcome.kind === 'success') {
         await this.continuation.onSuccess(req, outcome.value);
-        this.taskEvent('task-succeeded', { uuid: req.id, result: pyRepr(outcome.value), runtime });
+        this.taskEvent('task-succeeded', () => ({ uuid: req.id, result: pyRepr(outcome.value), runtime }));
       } else if (outcome.kind === 'failure') {
         const revokedTerminate = abort.signal.aborted && abort.signal.reason instanceof TaskRevokedError;
         if (revokedTerminate) {
           await this.continuation.onRevoked(req, 'terminated');
-          this.taskEvent('task-revoked', { uuid: req.id, terminated: true, signum: 15, expired: false });
+          this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: true, signum: 15, expired: false }));
         } else {
           await this.continuation.onFailure(req, outcome.error, outcome.traceback);
-          this.taskEvent('task-failed', { uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback });
+          this.taskEvent('task-failed', () => ({ uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback }));
         }
       } else if (outcome.kind === 'retry') {
         await this.continuation.onRetry(req, outcome.retry);
-        this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
+        this.taskEvent('task-retried', () => ({ uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' }));
       }
     } finally {
       await delivery.ack();
@@ -299,8 +307,9 @@ export class Worker implements ControlledWorker {
     if (wait > 0) await new Promise<void>((r) => this.app.conf.clock.setTimeout(r, wait));
   }
 
-  private taskEvent(type: string, fields: Record<string, unknown>): void {
-    if (this.taskEvents) void this.events?.send(type, fields);
+  /** Send a task event when task events are on; the fields are built only then (reprs cost on the hot path). */
+  private taskEvent(type: string, fields: () => Record<string, unknown>): void {
+    if (this.taskEvents) void this.events?.send(type, fields());
   }
 
   private info(req: TaskRequest, acknowledged: boolean, started: number | null): RequestInfo {
