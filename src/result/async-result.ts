@@ -143,9 +143,12 @@ export class AsyncResult<R = unknown> {
       wake?.();
     });
     try {
+      let checkParents = followParents && propagate;
       for (;;) {
         notified = false;
-        if (followParents && propagate) await this.throwIfParentFailed();
+        // Parents are read first, then again on each quiet poll interval, not on every notification:
+        // a chord body's parent is its whole header, and the worker marks later results failed anyway.
+        if (checkParents) await this.throwIfParentFailed();
         const meta = await this.meta();
         if (READY_STATES.has(meta.status)) {
           const value = this.decode(meta);
@@ -167,6 +170,7 @@ export class AsyncResult<R = unknown> {
             };
           });
         }
+        checkParents = followParents && propagate && !notified;
         wake = null;
         notified = false;
       }

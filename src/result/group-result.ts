@@ -161,9 +161,12 @@ export class ResultSet<R extends unknown[] = unknown[]> {
     return this.results.length === 1 && this.results[0].id === id;
   }
 
-  /** Throw the first failing member's error, if any (no waiting). */
+  /** Throw the first failing member's error, if any (no waiting); plain members are read in one call. */
   async throwIfFailed(): Promise<void> {
-    for (const r of this.results) await r.throwIfFailed();
+    const plain = this.results.filter((r): r is AsyncResult => r instanceof AsyncResult);
+    const metas = await this.host.backend.getMetas(plain.map((r) => r.id));
+    const failed = new Set(plain.filter((_, i) => PROPAGATE_STATES.has(metas[i].status)).map((r) => r.id));
+    for (const r of this.results) if (!(r instanceof AsyncResult) || failed.has(r.id)) await r.throwIfFailed();
   }
 
   /** Results of members' children are not tracked on a set; a set's children are its members. */
