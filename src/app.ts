@@ -255,6 +255,11 @@ export class Celeriac implements TaskHost {
     return w;
   }
 
+  /** @internal tell this process's workers that their queues just got messages (saves a broker wake-up hop). */
+  nudgeWorkers(queues: ReadonlySet<string>): void {
+    if (queues.size) for (const w of this.workers) w.nudge(queues);
+  }
+
   /** @internal */
   forgetWorker(w: Worker): void {
     this.workers.delete(w);
@@ -323,5 +328,6 @@ class AppDispatch implements Dispatch {
     }
     if (batch.length === 1) await broker.publish(batch[0].message, batch[0].target);
     else if (batch.length) await broker.publishMany(batch);
+    this.app.nudgeWorkers(new Set(items.flatMap((i) => (typeof i === 'function' ? [] : [i.target.queue]))));
   }
 }

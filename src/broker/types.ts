@@ -61,6 +61,12 @@ export interface Consumer {
   /** Change the prefetch limit (the worker raises it while it holds ETA messages). */
   setPrefetch(n: number): void;
   /**
+   * Optional hint: a message was just published, in this process, to one of
+   * this consumer's queues; look for it now instead of waiting for the
+   * transport's own wake-up (which still comes).
+   */
+  signal?(): void;
+  /**
    * Stop consuming. Deliveries not yet settled are given back to their queues
    * (redelivered), as a warm shutdown does in Celery.
    */

@@ -143,6 +143,11 @@ export class Worker implements ControlledWorker {
     this.log.info({ hostname: this.hostname, queues: this.queues, concurrency: this.concurrency }, 'worker started');
   }
 
+  /** @internal a message was published in this process to these queues: look for it now. */
+  nudge(queues: ReadonlySet<string>): void {
+    if (this.consumer?.signal && this.queues.some((q) => queues.has(q))) this.consumer.signal();
+  }
+
   /** Tasks running now. */
   activeRequests(): TaskRequest[] {
     return [...this.active.values()].map((a) => a.req);
