@@ -14,8 +14,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chord, type AsyncResult } from '../../src/index.js';
-import { killAll, type Child } from '../support/interop-process.js';
-import { BACKEND_DB, BACKEND_URL, BROKER_DB, BROKER_URL, counter, redisDb, startWorker, until } from './fault-support.js';
+import { type Child } from '../support/interop-process.js';
+import { counter, startWorker, until, closeFaultEnv, openFaultEnv } from './fault-support.js';
 
 const Q = `ctl-fault-completer-${process.pid.toString(36)}`;
 const SIDE = `${Q}-side`;
@@ -26,19 +26,12 @@ let client: Celeriac;
 let worker: Child;
 
 beforeAll(async () => {
-  broker = redisDb(BROKER_DB);
-  backend = redisDb(BACKEND_DB);
-  await Promise.all([broker.flushdb(), backend.flushdb()]);
-  client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: Q, logLevel: 'silent' });
+  ({ broker, backend, client } = await openFaultEnv(Q));
   worker = await startWorker(Q, 'fault-completer@%h', ['-c', '4']);
 }, 60_000);
 
 afterAll(async () => {
-  await killAll();
-  await client?.close();
-  await Promise.all([broker?.flushdb(), backend?.flushdb()]);
-  broker?.disconnect();
-  backend?.disconnect();
+  await closeFaultEnv({ broker, backend, client });
 });
 
 interface Envelope {

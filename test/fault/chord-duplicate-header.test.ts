@@ -7,8 +7,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chord } from '../../src/index.js';
-import { killAll, type Child } from '../support/interop-process.js';
-import { BACKEND_URL, BROKER_URL, counter, redisDb, BACKEND_DB, BROKER_DB, settle, startWorker, until } from './fault-support.js';
+import { type Child } from '../support/interop-process.js';
+import { counter, settle, startWorker, until, closeFaultEnv, openFaultEnv } from './fault-support.js';
 
 const Q = `ctl-fault-dup-${process.pid.toString(36)}`;
 let broker: Redis;
@@ -16,18 +16,11 @@ let backend: Redis;
 let client: Celeriac;
 
 beforeAll(async () => {
-  broker = redisDb(BROKER_DB);
-  backend = redisDb(BACKEND_DB);
-  await Promise.all([broker.flushdb(), backend.flushdb()]);
-  client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: Q, logLevel: 'silent' });
+  ({ broker, backend, client } = await openFaultEnv(Q));
 });
 
 afterAll(async () => {
-  await killAll();
-  await client?.close();
-  await Promise.all([broker?.flushdb(), backend?.flushdb()]);
-  broker?.disconnect();
-  backend?.disconnect();
+  await closeFaultEnv({ broker, backend, client });
 });
 
 /**

@@ -12,8 +12,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, type AsyncResult } from '../../src/index.js';
-import { killAll, type Child } from '../support/interop-process.js';
-import { BACKEND_DB, BACKEND_URL, BROKER_DB, BROKER_URL, redisDb, settle, startWorker, until } from './fault-support.js';
+import { type Child } from '../support/interop-process.js';
+import { settle, startWorker, until, closeFaultEnv, openFaultEnv } from './fault-support.js';
 
 const Q = `ctl-fault-err-${process.pid.toString(36)}`;
 
@@ -23,19 +23,12 @@ let client: Celeriac;
 let worker: Child;
 
 beforeAll(async () => {
-  broker = redisDb(BROKER_DB);
-  backend = redisDb(BACKEND_DB);
-  await Promise.all([broker.flushdb(), backend.flushdb()]);
-  client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: Q, logLevel: 'silent' });
+  ({ broker, backend, client } = await openFaultEnv(Q));
   worker = await startWorker(Q, 'fault-err@%h', ['-c', '4']);
 }, 60_000);
 
 afterAll(async () => {
-  await killAll();
-  await client?.close();
-  await Promise.all([broker?.flushdb(), backend?.flushdb()]);
-  broker?.disconnect();
-  backend?.disconnect();
+  await closeFaultEnv({ broker, backend, client });
 });
 
 async function meta(id: string): Promise<{ status: string; result: { exc_type?: string; exc_message?: unknown } | unknown; traceback: string | null }> {

@@ -8,7 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { Redis } from 'ioredis';
 import { REDIS_START } from '../support/redis-db.js';
-import { startCli, type Child } from '../support/interop-process.js';
+import { killAll, startCli, type Child } from '../support/interop-process.js';
+import { Celeriac } from '../../src/index.js';
 
 /**
  * The Redis port: 6379, as in CI. CELERIAC_FAULT_REDIS_PORT points the suite
@@ -108,4 +109,29 @@ export async function ensureRedisRunning(): Promise<void> {
   const r = spawnSync('redis-server', REDIS_START_ARGS, { cwd: tmpdir(), encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0) throw new Error(`could not restart Redis with: ${PORT === 6379 ? REDIS_START : `redis-server ${REDIS_START_ARGS.join(' ')}`}\n${r.stdout}${r.stderr}`);
   await until('Redis to answer PING after a restart', () => redisAnswers(), 20_000, 100);
+}
+
+/** What every fault test file holds: its broker and backend databases (flushed) and a client app on its queue. */
+export interface FaultEnv {
+  broker: Redis;
+  backend: Redis;
+  client: Celeriac;
+}
+
+/** Flush the fault databases and make a client app on `queue`. */
+export async function openFaultEnv(queue: string): Promise<FaultEnv> {
+  const broker = redisDb(BROKER_DB);
+  const backend = redisDb(BACKEND_DB);
+  await Promise.all([broker.flushdb(), backend.flushdb()]);
+  const client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: queue, logLevel: 'silent' });
+  return { broker, backend, client };
+}
+
+/** Kill the file's worker processes, close the client, flush and disconnect (whatever was opened). */
+export async function closeFaultEnv(env: Partial<FaultEnv>): Promise<void> {
+  await killAll();
+  await env.client?.close();
+  await Promise.all([env.broker?.flushdb(), env.backend?.flushdb()]);
+  env.broker?.disconnect();
+  env.backend?.disconnect();
 }

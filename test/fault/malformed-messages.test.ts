@@ -7,8 +7,8 @@ import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, type AsyncResult } from '../../src/index.js';
-import { killAll, type Child } from '../support/interop-process.js';
-import { BACKEND_DB, BACKEND_URL, BROKER_DB, BROKER_URL, redisDb, settle, startWorker, tally, until } from './fault-support.js';
+import { type Child } from '../support/interop-process.js';
+import { settle, startWorker, tally, until, closeFaultEnv, openFaultEnv } from './fault-support.js';
 
 const Q = `ctl-fault-bad-${process.pid.toString(36)}`;
 const GOOD = 1000;
@@ -20,18 +20,11 @@ let client: Celeriac;
 let worker: Child;
 
 beforeAll(async () => {
-  broker = redisDb(BROKER_DB);
-  backend = redisDb(BACKEND_DB);
-  await Promise.all([broker.flushdb(), backend.flushdb()]);
-  client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: Q, logLevel: 'silent' });
+  ({ broker, backend, client } = await openFaultEnv(Q));
 });
 
 afterAll(async () => {
-  await killAll();
-  await client?.close();
-  await Promise.all([broker?.flushdb(), backend?.flushdb()]);
-  broker?.disconnect();
-  backend?.disconnect();
+  await closeFaultEnv({ broker, backend, client });
 });
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');

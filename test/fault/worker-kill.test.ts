@@ -13,8 +13,8 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chord, type AsyncResult } from '../../src/index.js';
-import { killAll, type Child } from '../support/interop-process.js';
-import { BACKEND_DB, BACKEND_URL, BROKER_DB, BROKER_URL, counter, redisDb, settle, startWorker, tally, until } from './fault-support.js';
+import { type Child } from '../support/interop-process.js';
+import { counter, settle, startWorker, tally, until, closeFaultEnv, openFaultEnv } from './fault-support.js';
 
 const Q = `ctl-fault-kill-${process.pid.toString(36)}`;
 const PLAIN = 1800;
@@ -29,18 +29,11 @@ let first: Child;
 let second: Child;
 
 beforeAll(async () => {
-  broker = redisDb(BROKER_DB);
-  backend = redisDb(BACKEND_DB);
-  await Promise.all([broker.flushdb(), backend.flushdb()]);
-  client = new Celeriac({ broker: BROKER_URL, backend: BACKEND_URL, defaultQueue: Q, logLevel: 'silent' });
+  ({ broker, backend, client } = await openFaultEnv(Q));
 });
 
 afterAll(async () => {
-  await killAll();
-  await client?.close();
-  await Promise.all([broker?.flushdb(), backend?.flushdb()]);
-  broker?.disconnect();
-  backend?.disconnect();
+  await closeFaultEnv({ broker, backend, client });
 }, 30_000);
 
 describe('kill -9 of an --acks-late worker in the middle of 2,000 tasks', () => {
