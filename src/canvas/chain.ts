@@ -11,6 +11,7 @@ import { Group } from './group.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import { mergeOptions, type ApplyOptions, type WireOptions } from './options.js';
 import { fromDict, rebuildOptions, registerKind, Signature, type FreezeOptions } from './signature.js';
+import { TaskListSignature } from './task-list.js';
 
 /** Option keys a chain keeps for itself rather than passing to its first task. */
 const CHAIN_OWN = ['task_id', 'link', 'link_error', 'group_id', 'group_index', 'chord', 'add_to_parent'];
@@ -21,28 +22,9 @@ interface Prepared {
 }
 
 /** A chain of signatures. */
-export class Chain<In extends unknown[] = unknown[], Out = unknown, Res extends AnyResult = AnyResult> extends Signature<In, Out, Res> {
+export class Chain<In extends unknown[] = unknown[], Out = unknown, Res extends AnyResult = AnyResult> extends TaskListSignature<In, Out, Res> {
   constructor(tasks: readonly Signature[], options: WireOptions = {}, host: CanvasHost | null = null) {
-    super({ task: 'celery.chain', args: [], kwargs: { tasks: [...tasks] }, options, subtaskType: 'chain' }, host ?? tasks.find((t) => t.host)?.host ?? null);
-  }
-
-  /** The steps, in execution order. */
-  get tasks(): Signature[] {
-    return this.kwargs.tasks as Signature[];
-  }
-
-  set tasks(tasks: Signature[]) {
-    this.kwargs.tasks = tasks;
-  }
-
-  override nested(): Signature[] {
-    return [...this.tasks, ...super.nested()];
-  }
-
-  protected override copy(): this {
-    const c = super.copy();
-    c.kwargs = { ...c.kwargs, tasks: this.tasks.map((t) => t.clone()) };
-    return c;
+    super('chain', tasks, options, host);
   }
 
   /** The chain's id: its last task's (5.4+ behaviour, C-045). */
@@ -174,12 +156,6 @@ export class Chain<In extends unknown[] = unknown[], Out = unknown, Res extends 
   override toString(): string {
     if (!this.tasks.length) return '<chain: empty>';
     return this.tasks.map((t, i) => (i === 0 ? t.toString() : t.toString().replace(/^[\w.]*\./, ''))).join(' | ');
-  }
-
-  override toDict(): SignatureDict {
-    const d = super.toDict();
-    d.kwargs = { ...d.kwargs, tasks: this.tasks.map((t) => t.toDict()) };
-    return d;
   }
 }
 

@@ -6,6 +6,7 @@ import { States } from '../backend/types.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import { mergeOptions, type ApplyOptions, type WireOptions } from './options.js';
 import { fromDict, rebuildOptions, registerKind, Signature, type FreezeOptions } from './signature.js';
+import { TaskListSignature } from './task-list.js';
 
 /** Options of `skew` (C-074). */
 export interface SkewOptions {
@@ -18,28 +19,9 @@ export interface SkewOptions {
 const GROUP_OWN = ['task_id', 'group_id', 'group_index', 'chord', 'root_id', 'parent_id', 'link', 'link_error'];
 
 /** A group of signatures run in parallel. */
-export class Group<In extends unknown[] = unknown[], Out extends unknown[] = unknown[]> extends Signature<In, Out, GroupResult<Out>> {
+export class Group<In extends unknown[] = unknown[], Out extends unknown[] = unknown[]> extends TaskListSignature<In, Out, GroupResult<Out>> {
   constructor(tasks: readonly Signature[], options: WireOptions = {}, host: CanvasHost | null = null) {
-    super({ task: 'celery.group', args: [], kwargs: { tasks: [...tasks] }, options, subtaskType: 'group' }, host ?? tasks.find((t) => t.host)?.host ?? null);
-  }
-
-  /** The members. */
-  get tasks(): Signature[] {
-    return this.kwargs.tasks as Signature[];
-  }
-
-  set tasks(tasks: Signature[]) {
-    this.kwargs.tasks = tasks;
-  }
-
-  override nested(): Signature[] {
-    return [...this.tasks, ...super.nested()];
-  }
-
-  protected override copy(): this {
-    const c = super.copy();
-    c.kwargs = { ...c.kwargs, tasks: this.tasks.map((t) => t.clone()) };
-    return c;
+    super('group', tasks, options, host);
   }
 
   override setImmutable(immutable: boolean): void {
@@ -143,12 +125,6 @@ export class Group<In extends unknown[] = unknown[], Out extends unknown[] = unk
   override toString(): string {
     if (!this.tasks.length) return 'group(<empty>)';
     return `group((${this.tasks.map((t) => t.toString()).join(', ')}))`;
-  }
-
-  override toDict(): SignatureDict {
-    const d = super.toDict();
-    d.kwargs = { ...d.kwargs, tasks: this.tasks.map((t) => t.toDict()) };
-    return d;
   }
 }
 
