@@ -91,6 +91,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     return out;
   },
   rate_limit: (w, a) => {
+    if (!w.registeredNames().includes(String(a.task_name))) return { error: `unknown task ${String(a.task_name)}` };
     // Celery: no rate, or a rate of zero ("0", "0/s"), removes the limit.
     const rate = a.rate_limit === null || a.rate_limit === undefined ? '' : String(a.rate_limit);
     if (/^\s*(0+(\.0*)?)?\s*(\/\s*[smh])?\s*$/.test(rate)) {
@@ -101,6 +102,7 @@ export const HANDLERS: Readonly<Record<string, Handler>> = {
     return { ok: 'new rate limit set successfully' };
   },
   time_limit: (w, a) => {
+    if (!w.registeredNames().includes(String(a.task_name))) return { error: `unknown task ${String(a.task_name)}` };
     w.setTimeLimit(String(a.task_name), (a.hard as number | null) ?? null, (a.soft as number | null) ?? null);
     return { ok: 'time limits set successfully' };
   },

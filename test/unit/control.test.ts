@@ -94,6 +94,8 @@ describe('remote control', () => {
   it('rate_limit changes a task type’s limit on the worker', async () => {
     const replies = await app.control.rateLimit('tasks.add', '1000/s', { reply: true, timeout: 0.2 });
     expect(replies['w1@test']).toEqual({ ok: 'new rate limit set successfully' });
+    const unknown = await app.control.rateLimit('no.such.task', '1/s', { reply: true, timeout: 0.2, destination: ['w1@test'] });
+    expect(unknown['w1@test']).toEqual({ error: 'unknown task no.such.task' });
     expect(await (await add.delay(1, 2)).get(T)).toBe(3);
   });
 });
