@@ -204,7 +204,7 @@ export class Celeriac implements TaskHost {
     const now = this.conf.clock.now();
     const parent = this.currentRequest();
     const task = this.tasks.get(name);
-    const route = routeFor(this.conf.routes, name);
+    const route = routeFor(this.conf, name);
     let eta: Date | null = null;
     if (o.eta !== undefined && o.eta !== null) eta = o.eta instanceof Date ? o.eta : new Date(parseCeleryTime(o.eta) as number);
     else if (typeof o.countdown === 'number') eta = new Date(now + o.countdown * 1000);

@@ -90,6 +90,8 @@ export interface ResolvedOptions {
   readonly backend: string;
   readonly defaultQueue: string;
   readonly routes: Readonly<Record<string, Route>>;
+  /** The glob routes of `routes`, compiled once, in insertion order. */
+  readonly routeGlobs: ReadonlyArray<readonly [RegExp, Route]>;
   readonly resultExpires: number;
   readonly trackStarted: boolean;
   readonly resultExtended: boolean;
@@ -165,6 +167,9 @@ export function resolveOptions(o: CeleriacOptions = {}): ResolvedOptions {
     backend: o.backend ?? defaultBackend(broker),
     defaultQueue: o.defaultQueue ?? 'celery',
     routes: Object.freeze({ ...(o.routes ?? {}) }),
+    routeGlobs: Object.entries(o.routes ?? {})
+      .filter(([pattern]) => pattern.includes('*'))
+      .map(([pattern, route]) => [globToRegExp(pattern), route] as const),
     resultExpires: o.resultExpires ?? 86400,
     trackStarted: o.trackStarted ?? false,
     resultExtended: o.resultExtended ?? false,
@@ -182,12 +187,14 @@ export function resolveOptions(o: CeleriacOptions = {}): ResolvedOptions {
 }
 
 /** Find the route of a task name: exact match first, then globs in insertion order. */
-export function routeFor(routes: Readonly<Record<string, Route>>, name: string): Route | undefined {
-  if (routes[name]) return routes[name];
-  for (const [pattern, route] of Object.entries(routes)) {
-    if (!pattern.includes('*')) continue;
-    const re = new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-    if (re.test(name)) return route;
-  }
+export function routeFor(conf: Pick<ResolvedOptions, 'routes' | 'routeGlobs'>, name: string): Route | undefined {
+  const exact = conf.routes[name];
+  if (exact) return exact;
+  for (const [re, route] of conf.routeGlobs) if (re.test(name)) return route;
   return undefined;
+}
+
+/** A `*` glob as an anchored RegExp (task routes, control `pattern`). */
+export function globToRegExp(pattern: string): RegExp {
+  return new RegExp(`^${pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
 }

@@ -23,6 +23,8 @@
  * - **Expiry.** With `resultExpires` > 0 every key the backend writes expires.
  */
 
+import { formatPythonDatetime } from '../protocol/index.js';
+
 /** Celery's task state strings (C-141), as they are on the wire. */
 export const States = {
   PENDING: 'PENDING',
@@ -127,8 +129,7 @@ export interface ResultBackend {
 
 /** Celery's `date_done`: naive UTC with six fraction digits (what 5.2.6 clients parse). */
 export function celeryDateDone(now: number): string {
-  const iso = new Date(now).toISOString();
-  return `${iso.slice(0, 19)}.${iso.slice(20, 23)}000`;
+  return formatPythonDatetime(new Date(now), '');
 }
 
 /** The PENDING meta of an unknown id. */

@@ -3,7 +3,7 @@
  * items inside the worker (`celery.map`, `celery.starmap`), and chunks, which
  * splits items into starmap parts sent as a group.
  */
-import type { AnyResult, GroupResult } from '../result/index.js';
+import type { GroupResult } from '../result/index.js';
 import { Group } from './group.js';
 import type { CanvasHost, Dispatch } from './host.js';
 import type { WireOptions } from './options.js';
@@ -63,10 +63,3 @@ export class Chunks<Out = unknown> extends Signature<[], Out[][], GroupResult<Ou
     return g.applyInto(d, [], {}, { ...this.options, ...options }) as GroupResult<Out[][]>;
   }
 }
-
-/** Rebuild built-in kwargs (`task` as a signature) for map/starmap/chunks dicts. */
-export function isBuiltinLoop(name: string): boolean {
-  return name === 'celery.map' || name === 'celery.starmap' || name === 'celery.chunks';
-}
-
-export type { AnyResult };

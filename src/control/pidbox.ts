@@ -3,6 +3,7 @@
  * on `celery.pidbox`, replies sent to `<oid>.reply.celery.pidbox`.
  */
 import { decodeJson, encodeJson, type WireMessage } from '../protocol/index.js';
+import { globToRegExp } from '../options.js';
 
 /** The fanout exchange requests go to. */
 export const PIDBOX_EXCHANGE = 'celery.pidbox';
@@ -71,8 +72,7 @@ export function addressedTo(req: ControlRequest, hostname: string): boolean {
   if (req.destination) return req.destination.includes(hostname);
   if (req.pattern) {
     if (req.matcher === 'pcre') return new RegExp(req.pattern).test(hostname);
-    const re = new RegExp(`^${req.pattern.split('*').map((p) => p.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`);
-    return re.test(hostname);
+    return globToRegExp(req.pattern).test(hostname);
   }
   return true;
 }

@@ -270,8 +270,3 @@ export class AsyncResult<R = unknown> {
 function isExc(v: unknown): boolean {
   return v !== null && typeof v === 'object' && 'exc_type' in (v as object);
 }
-
-/** Wait-free state check used by ResultSet predicates. */
-export async function metaOf(r: AnyResult): Promise<TaskMeta | null> {
-  return r instanceof AsyncResult ? r.meta() : null;
-}

@@ -66,18 +66,9 @@ export class ResultSet<R extends unknown[] = unknown[]> {
     this.results = [];
   }
 
-  private async leafStates(): Promise<string[]> {
-    const out: string[] = [];
-    for (const r of this.results) {
-      if (r instanceof AsyncResult) out.push(await r.state());
-      else out.push(...(await r.leafStatesPublic()));
-    }
-    return out;
-  }
-
-  /** @internal */
-  leafStatesPublic(): Promise<string[]> {
-    return this.leafStates();
+  /** @internal the states of every task under this set (nested groups flattened), read in one backend call. */
+  async leafStates(): Promise<string[]> {
+    return (await this.host.backend.getMetas(this.leafIds())).map((m) => m.status);
   }
 
   /** True if every member succeeded. */
@@ -245,7 +236,7 @@ export class GroupResult<R extends unknown[] = unknown[]> extends ResultSet<R> {
 
   /** Wait for the group without reading its failure state eagerly. */
   async state(): Promise<string> {
-    const states = await this.leafStatesPublic();
+    const states = await this.leafStates();
     if (states.some((s) => PROPAGATE_STATES.has(s))) return States.FAILURE;
     return states.every((s) => s === States.SUCCESS) ? States.SUCCESS : States.PENDING;
   }

@@ -1,5 +1,5 @@
 /** Celery's built-in tasks (celery-wire.md §7), registered in every worker. */
-import { fromDict, Group, xstarmap, splitChunks, type Signature } from '../canvas/index.js';
+import { Chord, fromDict, Group, xstarmap, splitChunks, type Signature } from '../canvas/index.js';
 import { ChordError, excRepr, serializeException, type SignatureDict } from '../protocol/index.js';
 import { Continuation } from './continuation.js';
 import type { Celeriac } from '../app.js';
@@ -78,7 +78,6 @@ export function registerBuiltins(app: Celeriac): void {
   }, { params: ['tasks', 'result', 'group_id', 'partial_args'], acceptsKwargs: true });
 
   app.task('celery.chord', async (header: unknown, body: unknown, partialArgs: unknown[] = []) => {
-    const { Chord } = await import('../canvas/index.js');
     const h = Array.isArray(header) ? header.map(inner) : inner(header);
     await new Chord(h as Group, inner(body), {}, app).applyAsync(partialArgs);
     return null;

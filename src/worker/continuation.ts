@@ -10,7 +10,6 @@ import {
   BackendError,
   ChordError,
   deserializeException,
-  encodeJson,
   excRepr,
   serializeException,
   TaskRevokedError,
@@ -318,14 +317,4 @@ function collectErrbacks(sig: Signature): Signature[] {
     return seen;
   }
   return own;
-}
-
-/** A check that a value survives the JSON encoder (C-163). */
-export function encodable(value: unknown): boolean {
-  try {
-    encodeJson(value);
-    return true;
-  } catch {
-    return false;
-  }
 }

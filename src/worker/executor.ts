@@ -5,7 +5,7 @@
  */
 import { States } from '../backend/index.js';
 import type { WireOptions } from '../canvas/index.js';
-import { serializeException, SoftTimeLimitExceeded, TimeLimitExceeded, encodeJson, EncodeError } from '../protocol/index.js';
+import { SoftTimeLimitExceeded, TimeLimitExceeded, encodeJson, EncodeError } from '../protocol/index.js';
 import { EagerResult } from '../result/eager.js';
 import type { Celeriac } from '../app.js';
 import { bindArguments } from '../params.js';
@@ -164,7 +164,6 @@ export async function runEager(app: Celeriac, task: Task, args: unknown[], kwarg
     return new EagerResult(req.id, States.SUCCESS, outcome.value);
   }
   if (outcome.kind === 'failure') {
-    serializeException(outcome.error);
     return new EagerResult(req.id, States.FAILURE, outcome.error, outcome.traceback);
   }
   if (outcome.kind === 'retry') return new EagerResult(req.id, States.RETRY, outcome.retry.exc ?? outcome.retry);
