@@ -170,7 +170,7 @@ async function main(): Promise<void> {
       if (transport === 'amqp' && amqpWhyNot) return;
       plans.push({ system: name, transport, selection, workloads, configs: SYSTEMS[name].configs, choice: {} });
     };
-    add('celeriac', 'redis', 'single', ALL);
+    add('celeriac', 'redis', opt.bullmq === 'calibrate' || quick ? 'calibrate' : 'grid', ALL);
     add('bullmq', 'redis', opt.bullmq === 'grid' || opt.bullmq === 'calibrate' ? opt.bullmq : quick ? 'calibrate' : 'grid', ALL);
     add('celery', 'redis', 'calibrate', ALL);
     add('celeriac', 'amqp', 'single', ['W1', 'W2']);

@@ -4,7 +4,7 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createBackend, type ResultBackend } from './backend/index.js';
-import { createBroker, type Broker, type PublishTarget } from './broker/index.js';
+import { createBroker, type Broker, type PublishOptions, type PublishTarget } from './broker/index.js';
 import { signature as makeSignature, Signature, toWireOptions, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
 import { Control } from './control/index.js';
 import { ConfigurationError, NotRegistered, encodeTaskMessage, parseCeleryTime, type SignatureDict, type WireMessage } from './protocol/index.js';
@@ -35,6 +35,7 @@ export class Celeriac implements TaskHost {
   private _backend: ResultBackend | null = null;
   private readonly als = new AsyncLocalStorage<Running>();
   private readonly workers = new Set<Worker>();
+  private shared = false;
 
   constructor(options: CeleriacOptions = {}) {
     this.conf = resolveOptions(options);
@@ -58,7 +59,11 @@ export class Celeriac implements TaskHost {
   async resultBackend(): Promise<ResultBackend> {
     if (this._backend) return this._backend;
     this.backendPromise ??= (async () => {
-      const b = await createBackend(this.conf.backend, { resultExpires: this.conf.resultExpires, keyPrefix: this.conf.keyPrefix });
+      // A Redis backend on the broker's own Redis URL shares the broker's command connection: a worker's ack,
+      // result store and next publish of one tick then leave in one write.
+      const connection = this.conf.backend === this.conf.broker && /^rediss?:/i.test(this.conf.backend) ? (await this.broker()).sharedConnection?.(this.conf.backend) : undefined;
+      const b = await createBackend(this.conf.backend, { resultExpires: this.conf.resultExpires, keyPrefix: this.conf.keyPrefix, connection: connection ?? undefined });
+      this.shared = !!connection;
       await b.connect();
       this._backend = b;
       return b;
@@ -194,8 +199,18 @@ export class Celeriac implements TaskHost {
   }
 
   /** @internal start a batch of sends. */
-  dispatch(): Dispatch {
-    return new AppDispatch(this);
+  dispatch(options: PublishOptions = {}): Dispatch {
+    return new AppDispatch(this, options);
+  }
+
+  /** @internal the broker when it is connected already (else null). */
+  connectedBroker(): Broker | null {
+    return this._broker;
+  }
+
+  /** @internal the backend writes on the broker's connection: what is sent before a store reaches Redis before it, without waiting for its reply. */
+  get storesAfterSends(): boolean {
+    return this.shared;
   }
 
   /** @internal encode one task message and pick its queue. */
@@ -255,11 +270,6 @@ export class Celeriac implements TaskHost {
     return w;
   }
 
-  /** @internal tell this process's workers that their queues just got messages (saves a broker wake-up hop). */
-  nudgeWorkers(queues: ReadonlySet<string>): void {
-    if (queues.size) for (const w of this.workers) w.nudge(queues);
-  }
-
   /** @internal */
   forgetWorker(w: Worker): void {
     this.workers.delete(w);
@@ -271,9 +281,12 @@ export class Celeriac implements TaskHost {
     const [b, r] = [this._broker, this._backend];
     this._broker = null;
     this._backend = null;
+    this.shared = false;
     this.brokerPromise = null;
     this.backendPromise = null;
-    await Promise.all([b?.close(), r?.close()]);
+    // The backend first: it may share the broker's connection.
+    await r?.close();
+    await b?.close();
   }
 }
 
@@ -303,7 +316,10 @@ function lazyBackend(app: Celeriac): ResultBackend {
 
 class AppDispatch implements Dispatch {
   private readonly items: Array<{ message: WireMessage; target: PublishTarget } | (() => Promise<void>)> = [];
-  constructor(private readonly app: Celeriac) {}
+  constructor(
+    private readonly app: Celeriac,
+    private readonly options: PublishOptions,
+  ) {}
 
   task(name: string, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): void {
     this.items.push(this.app.encode(name, args, kwargs, options));
@@ -313,21 +329,29 @@ class AppDispatch implements Dispatch {
     this.items.push(fn);
   }
 
-  async flush(): Promise<void> {
-    if (!this.items.length) return;
+  flush(): Promise<void> {
+    if (!this.items.length) return Promise.resolve();
+    const broker = this.app.connectedBroker();
+    if (broker && this.items.every((i) => typeof i !== 'function')) {
+      // Handed to the broker now, not after an await: on a shared connection a result stored next goes out after it.
+      const items = this.items.splice(0) as Array<{ message: WireMessage; target: PublishTarget }>;
+      return broker.publishMany(items, this.options);
+    }
+    return this.flushInOrder();
+  }
+
+  private async flushInOrder(): Promise<void> {
     const broker = await this.app.broker();
     if (this.items.some((i) => typeof i === 'function')) await this.app.resultBackend();
     let batch: Array<{ message: WireMessage; target: PublishTarget }> = [];
     const items = this.items.splice(0);
     for (const item of items) {
       if (typeof item === 'function') {
-        if (batch.length) await broker.publishMany(batch);
+        if (batch.length) await broker.publishMany(batch, this.options);
         batch = [];
         await item();
       } else batch.push(item);
     }
-    if (batch.length === 1) await broker.publish(batch[0].message, batch[0].target);
-    else if (batch.length) await broker.publishMany(batch);
-    this.app.nudgeWorkers(new Set(items.flatMap((i) => (typeof i === 'function' ? [] : [i.target.queue]))));
+    if (batch.length) await broker.publishMany(batch, this.options);
   }
 }

@@ -1,4 +1,5 @@
 /** bench/RESULTS.md: the tables, the targets, the configuration and the machine. */
+import { existsSync, readFileSync } from 'node:fs';
 import type { BuildInfo } from './build.js';
 import type { Machine } from './machine.js';
 import type { Sample, Sizes, Workload } from './runner.js';
@@ -118,11 +119,13 @@ function absent(d: ReportData, system: SystemName, transport: Transport): string
 
 function mainTable(d: ReportData, transport: Transport, peers: SystemName[], ms: Metric[]): string[] {
   const present = (s: SystemName): boolean => d.plans.some((p) => p.system === s && p.transport === transport);
-  const head = ['', 'celeriac', ...peers.map((p) => `${SYSTEMS[p].title} (best config)`), ...peers.map((p) => `celeriac ÷ ${SYSTEMS[p].title}`)];
+  const own = d.plans.find((x) => x.system === 'celeriac' && x.transport === transport);
+  const ownBest = own !== undefined && own.selection !== 'single';
+  const head = ['', ownBest ? 'celeriac (best config)' : 'celeriac', ...peers.map((p) => `${SYSTEMS[p].title} (best config)`), ...peers.map((p) => `celeriac ÷ ${SYSTEMS[p].title}`)];
   const out = [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`];
   for (const m of ms) {
     const c = value(d, 'celeriac', transport, m);
-    const row = [m.label, cell(c, m.unit)];
+    const row = [m.label, c && ownBest ? `${cell(c, m.unit)} · ${own.choice[m.w]}` : cell(c, m.unit)];
     const vs: Array<Spread | null> = [];
     for (const p of peers) {
       if (!present(p)) {
@@ -144,6 +147,17 @@ function mainTable(d: ReportData, transport: Transport, peers: SystemName[], ms:
 
 function med(d: ReportData, system: SystemName, transport: Transport, m: Metric): number | null {
   return value(d, system, transport, m)?.median ?? null;
+}
+
+/**
+ * What the profiles show in the way of the missed targets: bench/IN-THE-WAY.md,
+ * written by hand from bench/PROFILE.md and kept next to the harness (its
+ * headings are shifted under this report's).
+ */
+function inTheWay(): string[] {
+  const file = new URL('../IN-THE-WAY.md', import.meta.url);
+  if (!existsSync(file)) return [];
+  return [...readFileSync(file, 'utf8').trimEnd().split('\n').map((l) => (l.startsWith('#') ? `#${l}` : l)), ''];
 }
 
 function targets(d: ReportData, ms: Metric[]): string[] {
@@ -274,6 +288,7 @@ export function writeReport(d: ReportData): string {
   L.push(...targets(d, ms), '');
   L.push('### The issue’s peer figures against this machine', '');
   L.push(...references(d, ms), '');
+  L.push(...inTheWay());
 
   L.push('## RabbitMQ broker, Redis results (W1, W2)', '');
   if (d.plans.some((p) => p.transport === 'amqp')) {

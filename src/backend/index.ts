@@ -1,4 +1,5 @@
 /** Result backends, chosen by URL scheme. */
+import type { Redis } from 'ioredis';
 import { ConfigurationError } from '../protocol/index.js';
 import { MemoryBackend } from './memory.js';
 import type { ResultBackend } from './types.js';
@@ -12,6 +13,8 @@ export interface BackendOptions {
   resultExpires?: number;
   /** Redis: a prefix for every key and channel. Default ''. */
   keyPrefix?: string;
+  /** @internal Redis: the command connection of a Redis broker on the same URL, shared (see RedisBroker.sharedConnection). */
+  connection?: Redis;
 }
 
 /** Make a result backend for a URL: `memory://`, `redis://`, `rediss://`. */

@@ -16,7 +16,7 @@
 import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, decodeJson, encodeJson, encodeJsonPython } from '../protocol/index.js';
-import { ensureConnected, openRedis, parseRedisUrl, shutdown } from '../redis/index.js';
+import { ensureConnected, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
 import type { BackendOptions } from './index.js';
 import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
 
@@ -28,22 +28,37 @@ export interface RedisBackendOptions extends BackendOptions {
   logger?: { warn(message: string, ...details: unknown[]): void };
   /** Extra ioredis options for every connection (TLS settings, timeouts). Default none. */
   redis?: RedisOptions;
+  /**
+   * @internal A command connection to use instead of opening one: the app's
+   * Redis broker's, when broker and backend have the same URL. Not closed by
+   * the backend.
+   */
+  connection?: Redis;
 }
 
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
 
-let storeScript: string | null = null;
+const scripts = new Map<string, string>();
 
-function storeSource(): string {
-  storeScript ??= readFileSync(new URL('./lua/store-result.lua', import.meta.url), 'utf8');
-  return storeScript;
+function readLua(file: string): string {
+  let text = scripts.get(file);
+  if (text === undefined) scripts.set(file, (text = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8')));
+  return text;
+}
+
+/** A store script with lua/store-meta.lua (store_meta, shared by both) in front of it. */
+function storeScript(file: string): string {
+  return `${readLua('store-meta.lua')}\n${readLua(file)}`;
 }
 
 interface ScriptedRedis extends Redis {
   /** lua/store-result.lua: numKeys, KEYS, ARGV as that file describes. */
   celeriacStoreResult(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
+  /** lua/store-many.lua: numKeys, KEYS, ARGV as that file describes. */
+  celeriacStoreMany(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 }
+
 
 /** The Redis result backend. */
 export class RedisBackend implements ResultBackend {
@@ -58,10 +73,20 @@ export class RedisBackend implements ResultBackend {
   private readonly log: { warn(message: string, ...details: unknown[]): void };
   private readonly redisOptions: RedisOptions;
   private readonly client: ScriptedRedis;
+  /** The command connection is the broker's (shared): close() leaves it open. */
+  private readonly borrowed: boolean;
   private sub: Redis | null = null;
   private subReady: Promise<void> | null = null;
   /** Waiters: task id → listeners. */
   private readonly waiters = new Map<string, Set<(meta: TaskMeta) => void>>();
+  /**
+   * Stores of metas that are not chord parts, one script call per event-loop
+   * turn (a worker finishing fifty tasks in a turn makes one call, not fifty).
+   */
+  private readonly stores = new TurnBatch<{ key: string; text: string }, boolean>(async (batch) => {
+    const flags = await this.client.celeriacStoreMany(batch.length, ...batch.map((b) => b.key), this.resultExpires, ...batch.map((b) => b.text));
+    return flags.map((f) => Number(f) === 1);
+  });
   /** SUBSCRIBE/UNSUBSCRIBE in flight per channel, so that they reach Redis in call order. */
   private readonly pending = new Map<string, Promise<unknown>>();
 
@@ -76,8 +101,10 @@ export class RedisBackend implements ResultBackend {
     this.log = options.logger ?? console;
     this.redisOptions = { ...(options.redis ?? {}) };
     // Stores and reads issued in the same tick by concurrent tasks go out in one write.
-    this.client = openRedis(this.rawUrl, `${this.name}:results`, this.log, { enableAutoPipelining: true, ...this.redisOptions }) as ScriptedRedis;
-    this.client.defineCommand('celeriacStoreResult', { lua: storeSource() });
+    this.borrowed = options.connection !== undefined;
+    this.client = (options.connection ?? openRedis(this.rawUrl, `${this.name}:results`, this.log, { enableAutoPipelining: true, ...this.redisOptions })) as ScriptedRedis;
+    this.client.defineCommand('celeriacStoreResult', { lua: storeScript('store-result.lua') });
+    this.client.defineCommand('celeriacStoreMany', { lua: storeScript('store-many.lua') });
   }
 
   private open(name: string): Redis {
@@ -100,6 +127,7 @@ export class RedisBackend implements ResultBackend {
 
   async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
     const text = encodeJson(meta);
+    if (!chordPart) return { stored: await this.stores.add({ key: this.taskKey(meta.task_id), text }), chord: null };
     const keys = [this.taskKey(meta.task_id)];
     const args: Array<string | number> = [text, this.resultExpires, meta.task_id];
     if (chordPart) {
@@ -286,7 +314,7 @@ export class RedisBackend implements ResultBackend {
 
   async close(): Promise<void> {
     this.waiters.clear();
-    const conns: Redis[] = [this.client];
+    const conns: Redis[] = this.borrowed ? [] : [this.client];
     if (this.sub) conns.push(this.sub);
     this.sub = null;
     this.subReady = null;

@@ -129,8 +129,12 @@ export interface ResultBackend {
 
 /** Celery's `date_done`: naive UTC with six fraction digits (what 5.2.6 clients parse). */
 export function celeryDateDone(now: number): string {
-  return formatPythonDatetime(new Date(now), '');
+  // Tasks finishing in the same millisecond share one formatting.
+  if (now !== lastDone[0]) lastDone = [now, formatPythonDatetime(new Date(now), '')];
+  return lastDone[1];
 }
+
+let lastDone: [number, string] = [Number.NaN, ''];
 
 /** The PENDING meta of an unknown id. */
 export function pendingMeta(taskId: string): TaskMeta {

@@ -208,6 +208,9 @@ export class AmqpConsumer extends ChannelUser implements Consumer {
     this.applyPrefetch(this.live);
   }
 
+  /** RabbitMQ's qos counts unacknowledged deliveries only; changing it per task would cost a round trip each. */
+  hold(): void {}
+
   /**
    * Send basic.qos with the current limit at once (amqplib keeps RPCs in call
    * order). Settlements wait until RabbitMQ confirmed it, so an ack sent right

@@ -30,6 +30,8 @@ interface Unacked {
 
 class MemoryConsumer implements Consumer {
   outstanding = new Map<string, Unacked>();
+  /** Settled deliveries still counted against the prefetch (see Consumer.hold). */
+  busy = 0;
   cancelled = false;
   constructor(
     readonly broker: MemoryBroker,
@@ -40,6 +42,10 @@ class MemoryConsumer implements Consumer {
   setPrefetch(n: number): void {
     this.prefetch = Math.max(1, n);
     this.broker.schedule();
+  }
+  hold(delta: number): void {
+    this.busy = Math.max(0, this.busy + delta);
+    if (delta < 0) this.broker.schedule();
   }
   async cancel(): Promise<void> {
     if (this.cancelled) return;
@@ -147,7 +153,7 @@ export class MemoryBroker implements Broker {
       const n = this.consumers.length;
       for (let k = 0; k < n; k++) {
         const c = this.consumers[(this.rr + k) % n];
-        if (!c || c.cancelled || c.outstanding.size >= c.prefetch) continue;
+        if (!c || c.cancelled || c.outstanding.size + c.busy >= c.prefetch) continue;
         const got = this.take(c);
         if (!got) continue;
         this.rr = (this.rr + k + 1) % Math.max(1, n);

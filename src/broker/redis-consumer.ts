@@ -16,10 +16,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import { decodeJson, encodeJson, fromEnvelope, MalformedMessageError, parseEnvelope, type WireMessage } from '../protocol/index.js';
+import { decodeJson, encodeJson, fromEnvelope, MalformedMessageError, parseEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import { priorityStep } from './priority.js';
 import type { RedisLayout } from './redis-layout.js';
-import { shutdown, type RedisLogger } from '../redis/index.js';
+import { shutdown, TurnBatch, type RedisLogger } from '../redis/index.js';
 import { scriptedPipeline, type ScriptedRedis } from './redis-scripts.js';
 import type { Consumer, Delivery } from './types.js';
 
@@ -105,14 +105,16 @@ class Held implements Delivery {
     readonly raw: string,
     /** The unacked_index score this record was made with. */
     readonly score: string,
+    /** The envelope `raw` was written from and its decoded body, when this process made it (a take): not parsed again. */
+    made?: { env: KombuEnvelope; body: string },
   ) {
     let message: WireMessage | null = null;
     let error: Error | null = null;
     let redelivered = false;
     try {
-      const env = parseEnvelope(raw);
+      const env = made?.env ?? parseEnvelope(raw);
       redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
-      message = fromEnvelope(env);
+      message = fromEnvelope(env, made?.body);
     } catch (err) {
       error = err instanceof Error ? err : new MalformedMessageError(String(err));
     }
@@ -147,6 +149,24 @@ export class RedisConsumer implements Consumer {
   private seq = 0;
   /** The token of a pop call that failed: its messages may sit in unacked, unseen. */
   private unsure: string | null = null;
+  /** The loop waits for room (it holds prefetch deliveries). */
+  private full = false;
+  /** Takes reserved and not ended (counted against the prefetch). */
+  private taking = 0;
+  /** Settled deliveries the application still counts against the prefetch (Consumer.hold). */
+  private busy = 0;
+  /** Called when `taking` drops to 0 (cancel waits for it). */
+  private takesOver: (() => void) | null = null;
+  /** Deliveries whose ack is on its way (no longer counted against the prefetch). */
+  private readonly acking = new Set<Held>();
+  /** Acks of one event-loop turn: one script call. */
+  private readonly acks = new TurnBatch<Held, void>(async (batch) => {
+    const { layout, client } = this.host;
+    await client.celeriacAck(layout.unacked, layout.unackedIndex, ...batch.flatMap((h) => [h.deliveryTag, h.score]));
+    return [];
+  });
+  private popArgsFor: string[] | null = null;
+  private popArgsCache: { keys: string[]; names: string[] } = { keys: [], names: [] };
 
   constructor(
     private readonly host: ConsumerHost,
@@ -186,49 +206,72 @@ export class RedisConsumer implements Consumer {
     this.signal();
   }
 
-  private sleep(ms: number): Promise<void> {
+  hold(delta: number): void {
+    this.busy = Math.max(0, this.busy + delta);
+    if (delta < 0 && this.full) this.signal();
+  }
+
+  /** How many more messages it may take: the prefetch less what it holds, is taking, and what is held for it. */
+  private room(): number {
+    return this.prefetch - this.held.size - this.taking - this.busy;
+  }
+
+  /** Wait for a signal or `ms`; resolves to true when the time ran out (no signal came). */
+  private sleep(ms: number): Promise<boolean> {
     if (this.woken || this.cancelled) {
       this.woken = false;
-      return Promise.resolve();
+      return Promise.resolve(false);
     }
-    return new Promise<void>((resolve) => {
+    return new Promise<boolean>((resolve) => {
       let timer: NodeJS.Timeout | null = null;
-      const done = (): void => {
+      const done = (timedOut: boolean): void => {
         if (timer) clearTimeout(timer);
         this.woken = false;
-        resolve();
+        resolve(timedOut);
       };
-      this.wakeUp = done;
+      this.wakeUp = () => done(false);
+      const wake = this.wakeUp;
       if (Number.isFinite(ms)) timer = setTimeout(() => {
-        if (this.wakeUp === done) this.wakeUp = null;
-        done();
+        if (this.wakeUp === wake) this.wakeUp = null;
+        done(true);
       }, ms);
     });
   }
 
+  /**
+   * The loop. A pop that filled the room it was given pops again at once;
+   * one that emptied the queues waits for a wake-up. Between wake-ups it
+   * polls every pollInterval, and, once a poll has found messages (a
+   * publisher that sends no wake-ups, such as Python's, is active), from
+   * 1 ms doubling back up to pollInterval.
+   */
   private async run(): Promise<void> {
     let backoff = 0;
-    let idle = 0;
+    let idle = this.host.pollInterval;
+    let timedOut = false;
     let offline = false;
     while (!this.cancelled) {
       try {
         if (this.unsure !== null) await this.recover(this.unsure);
-        const room = this.prefetch - this.held.size;
+        const room = this.room();
         if (room <= 0) {
+          this.full = true;
           await this.sleep(Number.POSITIVE_INFINITY);
+          this.full = false;
           continue;
         }
         this.woken = false;
-        const n = await this.pop(Math.min(room, MAX_BATCH));
+        const want = Math.min(room, MAX_BATCH);
+        const n = await this.pop(want);
         backoff = 0;
         offline = false;
-        if (n > 0) {
-          idle = 0;
+        if (n > 0 && timedOut) idle = 1;
+        else if (n === 0 || idle < this.host.pollInterval) idle = Math.min(this.host.pollInterval, idle * 2);
+        if (n === want) {
+          timedOut = false;
           continue;
         }
-        // Poll sooner right after activity, then settle at pollInterval.
-        idle = Math.min(this.host.pollInterval, idle === 0 ? 1 : idle * 2);
-        await this.sleep(idle);
+        timedOut = await this.sleep(idle);
       } catch (err) {
         if (this.cancelled) break;
         if (this.conn.status !== 'ready') {
@@ -237,13 +280,13 @@ export class RedisConsumer implements Consumer {
           offline = true;
           const onReady = (): void => this.signal();
           this.conn.once('ready', onReady);
-          await this.sleep(MAX_BACKOFF);
+          timedOut = await this.sleep(MAX_BACKOFF);
           this.conn.off('ready', onReady);
           continue;
         }
         backoff = Math.min(MAX_BACKOFF, backoff === 0 ? 100 : backoff * 2);
         this.host.log.warn(`celeriac: Redis consumer of ${this.queues.join(', ')} failed, retrying in ${backoff} ms: ${(err as Error).message}`);
-        await this.sleep(backoff);
+        timedOut = await this.sleep(backoff);
       }
     }
   }
@@ -267,19 +310,28 @@ export class RedisConsumer implements Consumer {
     });
   }
 
+  /** The pop script's KEYS and queue-name ARGV for the current order (made again only when the order changes). */
+  private popArgs(): { keys: string[]; names: string[] } {
+    const order = this.order;
+    if (this.popArgsFor !== order) {
+      const { layout } = this.host;
+      const keys: string[] = [layout.unacked, layout.unackedIndex, layout.claim(this.id)];
+      for (let s = 0; s < 4; s++) for (const q of order) keys.push(layout.list(q, s));
+      this.popArgsCache = { keys, names: order.map((q) => JSON.stringify(q)) };
+      this.popArgsFor = order;
+    }
+    return this.popArgsCache;
+  }
+
   /** Take up to `count` messages and deliver them; returns how many. */
   private async pop(count: number): Promise<number> {
-    const { layout } = this.host;
     const order = this.order;
-    const keys: string[] = [layout.unacked, layout.unackedIndex, layout.claim(this.id)];
-    for (let s = 0; s < 4; s++) for (const q of order) keys.push(layout.list(q, s));
+    const { keys, names } = this.popArgs();
     const token = `${this.id}:${++this.seq}`;
     const score = epochSeconds();
     let reply: Array<string | number>;
     try {
-      reply = await this.untilClosed(
-        this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...order.map((q) => JSON.stringify(q))),
-      );
+      reply = await this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names));
     } catch (err) {
       this.unsure = token;
       throw err;
@@ -364,19 +416,57 @@ export class RedisConsumer implements Consumer {
     return null;
   }
 
+  /** @internal room for one message published in this process to take directly (lua/take.lua); reserve it. */
+  reserveTake(queue: string): boolean {
+    if (this.cancelled || !this.queues.includes(queue) || this.room() <= 0) return false;
+    this.taking++;
+    return true;
+  }
+
+  /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null. */
+  endTake(taken: { tag: string; queue: string; raw: string; score: string; env: KombuEnvelope; body: string } | null): void {
+    if (--this.taking === 0) this.takesOver?.();
+    if (taken) this.hand([new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken)]);
+    // Not taken: it was pushed behind waiting messages; look for them.
+    else this.signal();
+  }
+
+  /** @internal the key take.lua writes "<token>\n<tag>" to. */
+  takeClaim(): string {
+    return this.host.layout.claim(`${this.id}.take`);
+  }
+
   /** Ack or requeue one delivery (kombu's ack / reject); idempotent. */
   settle(h: Held, how: 'ack' | 'requeue'): Promise<void> {
     if (h.settled) return Promise.resolve();
     if (h.settling) return h.settling;
     const { layout, client } = this.host;
+    if (how === 'ack') {
+      // Its room is given back as the ack leaves, so the next pop goes out with it instead of a round trip
+      // later. An ack that fails puts the delivery back among the held ones (restored when the consumer stops).
+      this.held.delete(h);
+      this.acking.add(h);
+      // Only a loop that waits for room needs to hear of it (an idle one waits for messages).
+      if (this.full) this.signal();
+      h.settling = this.acks.add(h).then(
+        () => {
+          h.settled = true;
+          this.acking.delete(h);
+          h.settling = null;
+        },
+        (err: unknown) => {
+          this.acking.delete(h);
+          this.held.add(h);
+          h.settling = null;
+          throw err;
+        },
+      );
+      return h.settling;
+    }
     const run = async (): Promise<void> => {
-      if (how === 'ack') {
-        await client.celeriacAck(layout.unacked, layout.unackedIndex, h.deliveryTag, h.score);
-      } else {
-        const text = h.error ? h.raw : markRedelivered(h.raw);
-        const list = layout.list(h.queue, rawPriorityStep(h.raw));
-        await client.celeriacRestore(layout.unacked, layout.unackedIndex, list, h.deliveryTag, h.score, text, 'L', layout.wakeChannel(h.queue));
-      }
+      const text = h.error ? h.raw : markRedelivered(h.raw);
+      const list = layout.list(h.queue, rawPriorityStep(h.raw));
+      await client.celeriacRestore(layout.unacked, layout.unackedIndex, list, h.deliveryTag, h.score, text, 'L', layout.wakeChannel(h.queue));
       h.settled = true;
       this.held.delete(h);
       this.signal();
@@ -406,7 +496,18 @@ export class RedisConsumer implements Consumer {
           // Whatever that pop recorded is restored by the visibility timeout sweep.
         }
       }
-      await Promise.allSettled([...this.held].map((h) => h.settling).filter((p) => p !== null));
+      // A take in flight ends in held (restored below) or not taken; one whose reply does not come within 10 s is
+      // left to the visibility timeout, like an unsettled message.
+      if (this.taking > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, 10_000);
+          this.takesOver = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await Promise.allSettled([...this.held, ...this.acking].map((h) => h.settling).filter((p) => p !== null));
       const rest = [...this.held].filter((h) => !h.settled).reverse();
       if (rest.length) {
         const { layout, client } = this.host;

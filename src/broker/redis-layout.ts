@@ -62,6 +62,11 @@ export class RedisLayout {
     return `${this.prefix}_celeriac.wake/${this.db}/${queue}`;
   }
 
+  /** celeriac's marker of a message pushed with `once` (see lua/publish-once.lua). */
+  sent(taskId: string): string {
+    return `${this.prefix}_celeriac.sent.${taskId}`;
+  }
+
   /** celeriac's per-consumer claim key (see lua/pop.lua). */
   claim(consumerId: string): string {
     return `${this.prefix}_celeriac.claim.${consumerId}`;

@@ -14,8 +14,12 @@ export interface BrokerScripts {
   celeriacPop(numKeys: number, ...args: Arg[]): Promise<Array<string | number>>;
   /** lua/publish.lua: list, envelope, wake channel. */
   celeriacPublish(list: string, envelope: string, wake: string): Promise<number>;
-  /** lua/ack.lua: unacked, unacked_index, tag, score. */
-  celeriacAck(unacked: string, index: string, tag: string, score: string): Promise<number>;
+  /** lua/publish-once.lua: list, sent marker, envelope, wake channel, marker TTL (s). */
+  celeriacPublishOnce(list: string, marker: string, envelope: string, wake: string, ttl: number): Promise<number>;
+  /** lua/take.lua: numKeys (7), then KEYS and ARGV as that file describes. */
+  celeriacTake(numKeys: number, ...args: Arg[]): Promise<number>;
+  /** lua/ack.lua: unacked, unacked_index, then tag, score pairs. */
+  celeriacAck(unacked: string, index: string, ...tagScorePairs: string[]): Promise<number>;
   /** lua/restore.lua: unacked, unacked_index, list, tag, score, text, end, wake channel. */
   celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): Promise<number>;
   /** lua/release-lock.lua: lock key, token. */
@@ -36,7 +40,9 @@ export type ScriptedPipeline = ChainableCommander & BrokerPipelineScripts;
 const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys?: number }> = [
   { name: 'celeriacPop', file: 'pop.lua' },
   { name: 'celeriacPublish', file: 'publish.lua', keys: 1 },
+  { name: 'celeriacPublishOnce', file: 'publish-once.lua', keys: 2 },
   { name: 'celeriacAck', file: 'ack.lua', keys: 2 },
+  { name: 'celeriacTake', file: 'take.lua' },
   { name: 'celeriacRestore', file: 'restore.lua', keys: 3 },
   { name: 'celeriacReleaseLock', file: 'release-lock.lua', keys: 1 },
 ];

@@ -14,16 +14,17 @@
  * Two names are celeriac's own and ignored by Python peers: the wake channel
  * of each queue and each consumer's claim key (see lua/pop.lua).
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ConfigurationError, encodeJson, fromEnvelope, parseEnvelope, toEnvelope, type WireMessage } from '../protocol/index.js';
+import { ConfigurationError, encodeJson, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
-import { RedisConsumer, type ConsumerHost } from './redis-consumer.js';
+import { epochSeconds, RedisConsumer, type ConsumerHost } from './redis-consumer.js';
 import { RedisLayout, replyQueueBinding, topicGlobs } from './redis-layout.js';
 import { sweepUnacked } from './redis-sweep.js';
-import { scriptedPipeline, withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
-import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishTarget } from './types.js';
+import { withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
+import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishOptions, type PublishTarget } from './types.js';
 
 /** Options of the Redis transport. */
 export interface RedisBrokerOptions extends BrokerOptions {
@@ -76,6 +77,9 @@ interface Subscription {
   globs: string[];
   fn: (m: BroadcastMessage) => void;
 }
+
+/** How long a message published with `once` is remembered, seconds. */
+const SENT_MARKER_TTL = 86_400;
 
 /** The Redis broker. */
 export class RedisBroker implements Broker {
@@ -133,16 +137,28 @@ export class RedisBroker implements Broker {
     await ensureConnected(this.client);
   }
 
+  /**
+   * @internal The command connection, for a Redis result backend on the same
+   * URL to share (its stores then go out in the same writes as the acks and
+   * publishes of the same tick). It stays the broker's: the broker closes it.
+   */
+  sharedConnection(url: string): Redis | null {
+    return url === this.rawUrl && Object.keys(this.options.redis).length === 0 ? this.client : null;
+  }
+
   // ---- publishing --------------------------------------------------------
 
   async publish(message: WireMessage, target: PublishTarget): Promise<void> {
     await this.publishMany([{ message, target }]);
   }
 
-  async publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>): Promise<void> {
+  async publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new ConfigurationError('The Redis broker is closed');
     if (items.length === 0) return;
-    const pipe = scriptedPipeline(this.client);
+    // Sent as single commands, not as a pipeline: auto-pipelining puts everything published in the same tick
+    // (by concurrent delay() calls, a chord header, a task's completion) into one write, in order.
+    const replies: Array<Promise<unknown>> = [];
+    const pushed = new Set<string>();
     const binding: string[] = [];
     for (const { message, target } of items) {
       const routingKey = target.routingKey ?? target.queue;
@@ -152,15 +168,62 @@ export class RedisBroker implements Broker {
       const isReply = !target.exchange && replyQueueBinding(target.queue) !== null;
       if (!isReply && !this.bound.has(bindKey)) {
         // Declare the queue as kombu does, once per process, so exchange-routed Python publishers find it.
-        pipe.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue));
+        replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
         binding.push(bindKey);
       }
-      pipe.celeriacPublish(this.layout.list(target.queue, priorityStep(env.properties.priority)), encodeJson(env), this.layout.wakeChannel(target.queue));
+      const text = encodeJson(env);
+      const id = options.once ? message.headers.id : undefined;
+      const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
+      if (taker) replies.push(this.take(taker, target.queue, text, env, message.body));
+      else if (typeof id === 'string') {
+        const list = this.layout.list(target.queue, priorityStep(env.properties.priority));
+        replies.push(
+          this.client.celeriacPublishOnce(list, this.layout.sent(id), text, this.layout.wakeChannel(target.queue), SENT_MARKER_TTL).then((n) => {
+            if (n === -1) this.options.logger.warn(`celeriac: message ${id} was sent before; not sent again`);
+          }),
+        );
+        pushed.add(target.queue);
+      } else {
+        replies.push(this.client.celeriacPublish(this.layout.list(target.queue, priorityStep(env.properties.priority)), text, this.layout.wakeChannel(target.queue)));
+        pushed.add(target.queue);
+      }
     }
-    const res = (await pipe.exec()) ?? [];
-    const err = res.find(([e]) => e)?.[0];
-    if (err) throw err;
+    await Promise.all(replies);
+    // This process's consumers of those queues look at once instead of waiting for the wake-up's round trip.
+    if (pushed.size) for (const c of this.consumers) if (c.queues.some((q) => pushed.has(q))) c.signal();
     for (const b of binding) this.bound.add(b);
+  }
+
+  /** A consumer of this broker that consumes `queue` and has room for one more message (reserved), or null. */
+  private takerFor(queue: string): RedisConsumer | null {
+    for (const c of this.consumers) if (c.reserveTake(queue)) return c;
+    return null;
+  }
+
+  /**
+   * Publish with lua/take.lua: taken for `consumer` when nothing waits in the
+   * queue, else pushed. A lost reply is settled by reading the take claim:
+   * when it names this call, the message was taken.
+   */
+  private async take(consumer: RedisConsumer, queue: string, text: string, env: KombuEnvelope, body: string): Promise<void> {
+    const l = this.layout;
+    const tag = env.properties.delivery_tag;
+    const step = priorityStep(env.properties.priority);
+    const claim = consumer.takeClaim();
+    const token = randomUUID();
+    const score = epochSeconds();
+    const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim];
+    let taken: boolean;
+    try {
+      taken = (await this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token)) === 1;
+    } catch (err) {
+      taken = (await this.client.get(claim).catch(() => null)) === `${token}\n${tag}`;
+      if (!taken) {
+        consumer.endTake(null);
+        throw err;
+      }
+    }
+    consumer.endTake(taken ? { tag, queue, raw: text, score, env, body } : null);
   }
 
   // ---- consuming ---------------------------------------------------------

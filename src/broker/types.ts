@@ -20,6 +20,7 @@
  * - **Broadcast** (`broadcast`/`subscribe`) is fire-and-forget: subscribers that
  *   are not listening miss the message.
  */
+import type { Redis } from 'ioredis';
 import type { WireMessage } from '../protocol/index.js';
 
 /** Where a message goes. */
@@ -61,11 +62,13 @@ export interface Consumer {
   /** Change the prefetch limit (the worker raises it while it holds ETA messages). */
   setPrefetch(n: number): void;
   /**
-   * Optional hint: a message was just published, in this process, to one of
-   * this consumer's queues; look for it now instead of waiting for the
-   * transport's own wake-up (which still comes).
+   * `delta` deliveries settled already are still being worked on (tasks
+   * acknowledged early that are storing their results): count them against
+   * the prefetch until they are handed back with a negative `delta`. Redis and
+   * memory consumers do; on RabbitMQ, whose qos counts unacknowledged
+   * deliveries only, it has no effect.
    */
-  signal?(): void;
+  hold(delta: number): void;
   /**
    * Stop consuming. Deliveries not yet settled are given back to their queues
    * (redelivered), as a warm shutdown does in Celery.
@@ -80,6 +83,27 @@ export interface BroadcastMessage {
   message: WireMessage;
 }
 
+/** How a batch is published. */
+export interface PublishOptions {
+  /**
+   * Redis: a consumer of this process that consumes the target queue and has
+   * room may take a message directly when nothing is waiting in that queue
+   * (the state a push and its pop would leave, one round trip instead of
+   * two): the worker sets it for what a finished task sends next. Other
+   * transports ignore it.
+   */
+  takeLocally?: boolean;
+  /**
+   * Redis: each message reaches its queue at most once per task id (for a
+   * day): a marker is set in the same script call as the push, and a second
+   * publish of the same id is dropped. The worker sets it when it sends a
+   * chord body, which a completer that died after sending it (and before it
+   * could mark the chord done) sends again once its message is redelivered.
+   * Other transports send it again (at least once).
+   */
+  once?: boolean;
+}
+
 /** A message transport. Adapters are chosen by URL scheme. */
 export interface Broker {
   /** The URL the adapter was made from (password masked). */
@@ -89,7 +113,7 @@ export interface Broker {
   /** Publish one message durably. */
   publish(message: WireMessage, target: PublishTarget): Promise<void>;
   /** Publish several messages; same guarantees as `publish` for each, in order. */
-  publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>): Promise<void>;
+  publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options?: PublishOptions): Promise<void>;
   /** Start consuming from queues; `onDelivery` is called for each message, never concurrently re-entered by the broker. */
   consume(queues: readonly string[], onDelivery: (delivery: Delivery) => void, options: ConsumeOptions): Promise<Consumer>;
   /** Publish to a fanout/topic exchange (remote control, events). */
@@ -102,6 +126,8 @@ export interface Broker {
   purge(queue: string): Promise<number>;
   /** Close connections; running consumers are cancelled first. */
   close(): Promise<void>;
+  /** @internal Redis: the command connection, shared with a Redis result backend on the same URL (null: not shareable). */
+  sharedConnection?(url: string): Redis | null;
 }
 
 /** Match an AMQP topic pattern (`#` = zero or more words, `*` = one word). */

@@ -57,15 +57,19 @@ export function parseEnvelope(raw: string): KombuEnvelope {
   return e as KombuEnvelope;
 }
 
-/** Unwrap an envelope into a WireMessage (decoding the body encoding). */
-export function fromEnvelope(env: KombuEnvelope): WireMessage {
+/**
+ * Unwrap an envelope into a WireMessage (decoding the body encoding), or,
+ * given `decoded`, with that body (an envelope this process just made).
+ */
+export function fromEnvelope(env: KombuEnvelope, decoded?: string): WireMessage {
   let body: string;
   const raw = env.body as unknown;
   if (typeof raw !== 'string') {
     throw new MalformedMessageError('envelope body must be a string (a raw JSON array is not accepted, as in kombu)');
   }
   const enc = env.properties.body_encoding;
-  if (enc === 'base64') body = Buffer.from(raw, 'base64').toString('utf8');
+  if (decoded !== undefined) body = decoded;
+  else if (enc === 'base64') body = Buffer.from(raw, 'base64').toString('utf8');
   else if (enc === undefined || enc === null || enc === 'utf-8' || enc === 'utf8') body = raw;
   else throw new MalformedMessageError(`unsupported body_encoding ${JSON.stringify(enc)}`);
   return {

@@ -177,16 +177,16 @@ export function decodeJson(text: string): unknown {
   return value;
 }
 
-/** A cheap scan for integer literals of 16+ digits, which JSON.parse would round. */
+/**
+ * A cheap scan for integer literals of 16+ digits, which JSON.parse would
+ * round: a number token starts the document or follows `[`, `,` or `:`
+ * (digits inside strings rarely match; when they do, the exact parser runs
+ * for nothing but gives the same value).
+ */
+const UNSAFE_INTEGER = /(?:^|[:,[])\s*-?\d{16}/;
+
 function hasUnsafeInteger(text: string): boolean {
-  let run = 0;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (c >= 48 && c <= 57) {
-      if (++run >= 16) return true;
-    } else run = 0;
-  }
-  return false;
+  return UNSAFE_INTEGER.test(text);
 }
 
 /** A JSON parser that also accepts Python's NaN/Infinity and keeps big integers exact. */

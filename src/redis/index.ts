@@ -1,2 +1,3 @@
 /** Redis connections shared by the Redis broker and the Redis result backend. */
 export { parseRedisUrl, openRedis, ensureConnected, shutdown, retryDelay, type RedisLogger, type RedisUrlInfo } from './connection.js';
+export { TurnBatch } from './turn-batch.js';

@@ -138,8 +138,12 @@ export class AsyncResult<R = unknown> {
     // A store notified while no one sleeps must not be lost: it is remembered until the next wait.
     let wake: (() => void) | null = null;
     let notified = false;
-    const unsubscribe = await this.host.backend.subscribe(this.id, () => {
+    // The meta a notification carried: the stored text itself (Celery publishes what it sets), so a ready one
+    // is the answer without reading it back.
+    let heard: TaskMeta | null = null;
+    const unsubscribe = await this.host.backend.subscribe(this.id, (m) => {
       notified = true;
+      heard = m;
       wake?.();
     });
     try {
@@ -149,7 +153,10 @@ export class AsyncResult<R = unknown> {
         // Parents are read first, then again on each quiet poll interval, not on every notification:
         // a chord body's parent is its whole header, and the worker marks later results failed anyway.
         if (checkParents) await this.throwIfParentFailed();
-        const meta = await this.meta();
+        // Taken before the read: a notification arriving during the read is kept for the next turn.
+        const notice = heard;
+        heard = null;
+        const meta = this.heardReady(notice) ?? (await this.meta());
         if (READY_STATES.has(meta.status)) {
           const value = this.decode(meta);
           if (PROPAGATE_STATES.has(meta.status) && propagate) {
@@ -182,6 +189,13 @@ export class AsyncResult<R = unknown> {
   /** Alias of `get()`. */
   wait(options?: GetOptions): Promise<R> {
     return this.get(options);
+  }
+
+  /** A notified meta when it is a ready one for this id (cached like a read one), else null. */
+  private heardReady(m: TaskMeta | null): TaskMeta | null {
+    if (!m || m.task_id !== this.id || !READY_STATES.has(m.status)) return null;
+    if (m.status === States.SUCCESS) this.cached = m;
+    return m;
   }
 
   /** Throw the error of the earliest failed ancestor, if any (C-049). */

@@ -29,6 +29,8 @@ export interface BrokerConformanceOptions {
    * the running test is passed too.
    */
   injectRaw?: (queue: string, raw: string, broker: Broker) => Promise<void>;
+  /** The adapter counts `Consumer.hold` against the prefetch (Redis, memory). Default true; RabbitMQ's qos cannot. */
+  hold?: boolean;
   /** How long (ms) to wait when checking that nothing more arrives. Default 200. */
   quietPeriod?: number;
   /** How long (ms) to wait for something that must arrive. Default 5000. */
@@ -197,6 +199,24 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
       expect(got.length).toBe(3);
       await got[2].ack();
       await until('a fourth delivery', () => got.length === 4);
+    });
+
+    it.runIf(opts.hold !== false)('hold counts settled deliveries against the prefetch until handed back', async () => {
+      const b = await open();
+      const q = queueName();
+      for (let i = 0; i < 5; i++) await b.publish(task([i]), { queue: q });
+      const { got, consumer } = await collect(b, [q], 2);
+      await until('2 deliveries', () => got.length === 2);
+      consumer.hold(1);
+      await got[0].ack();
+      await got[1].ack();
+      await until('a third delivery', () => got.length === 3);
+      await sleep(quiet);
+      expect(got.length).toBe(3);
+      consumer.hold(-1);
+      await until('a fourth delivery', () => got.length === 4);
+      await sleep(quiet);
+      expect(got.length).toBe(4);
     });
 
     it('ack removes the message for good', async () => {

@@ -26,8 +26,13 @@ export class Context implements TaskContext {
     private readonly app: Celeriac,
     private readonly task: Task,
     readonly request: TaskRequest,
-    readonly signal: AbortSignal,
+    private readonly control: { readonly signal: AbortSignal },
   ) {}
+
+  /** Aborts when the task is revoked with terminate or reaches its soft time limit. */
+  get signal(): AbortSignal {
+    return this.control.signal;
+  }
 
   get name(): string {
     return this.task.name;

@@ -73,11 +73,11 @@ export class Continuation {
     return ref && outcome.chord?.ready ? { groupId: ref.groupId, parts: outcome.chord.parts } : null;
   }
 
-  /** Success: send callbacks and the next chain step, then store SUCCESS (and count the chord part). */
-  async onSuccess(req: TaskRequest, value: unknown): Promise<void> {
-    const d = this.app.dispatch();
+  /** Send a success's callbacks and the next chain step; what was sent becomes the task's children. */
+  private async sendNext(req: TaskRequest, value: unknown, sent: AnyResult[]): Promise<void> {
+    // A chain step or callback sent to a queue this worker consumes may be taken by it at once (RedisBroker).
+    const d = this.app.dispatch({ takeLocally: true });
     const opts = { parent_id: req.id, root_id: req.rootId, add_to_parent: false };
-    const sent: AnyResult[] = [];
     this.app.runDetached(() => {
       const callbacks = (req.callbacks ?? []).map((c) => fromDict(c, this.app));
       if (callbacks.length === 1) sent.push(callbacks[0].applyInto(d, [value], {}, opts));
@@ -93,15 +93,34 @@ export class Continuation {
       }
     });
     await d.flush();
+  }
+
+  /** Success: send callbacks and the next chain step, then store SUCCESS (and count the chord part). */
+  async onSuccess(req: TaskRequest, value: unknown): Promise<void> {
+    const sent: AnyResult[] = [];
+    // Celery sends what follows a task before it stores the result. When both go over one connection the order
+    // holds without waiting for the send's reply, so the two leave in one write.
+    const sending = req.callbacks?.length || req.chain?.length ? this.sendNext(req, value, sent) : null;
+    sending?.catch(() => undefined);
     let completed: Awaited<ReturnType<Continuation['write']>>;
+    let stage = 'send';
     try {
-      completed = await this.write(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
+      if (sending && !this.app.storesAfterSends) await sending;
+      const storing = this.write(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
+      storing.catch(() => undefined);
+      if (sending) await sending;
+      stage = 'store';
+      completed = await storing;
     } catch (err) {
-      // The backend refused the result (too large, out of memory, …): the task fails saying so, as Celery's tracer
-      // stores FAILURE when storing the return value raises. If FAILURE cannot be stored either, the first error stands.
+      // Sending what follows failed, or the backend refused the result (too large, out of memory, …): the task fails
+      // saying so, as Celery's tracer stores FAILURE when either raises. If FAILURE cannot be stored either, the
+      // first error stands.
       const cause = toError(err);
-      const failure = new BackendError(`the result of ${req.name}[${req.id}] could not be stored by the result backend: ${cause.message}`);
-      this.log.error({ id: req.id, name: req.name, err: cause.message }, 'result could not be stored; marking the task FAILURE');
+      const failure =
+        stage === 'send'
+          ? new BackendError(`what follows ${req.name}[${req.id}] (callbacks, the next chain step) could not be sent: ${cause.message}`)
+          : new BackendError(`the result of ${req.name}[${req.id}] could not be stored by the result backend: ${cause.message}`);
+      this.log.error({ id: req.id, name: req.name, err: cause.message }, stage === 'send' ? 'what follows the task could not be sent; marking it FAILURE' : 'result could not be stored; marking the task FAILURE');
       try {
         await this.onFailure(req, failure, formatTraceback(failure));
       } catch {
@@ -167,25 +186,23 @@ export class Continuation {
 
   /**
    * Mark every result the caller can hold for the rest of the chain FAILURE
-   * with the same exception (C-048), so waiting on the last one ends.
+   * with the same exception (C-048), so waiting on the last one ends. The
+   * stores are issued together (one backend call on Redis), so a caller that
+   * sees one of them fail finds the others failed too.
    */
   private async failChainRest(req: TaskRequest, exc: ExceptionInfo, traceback: string | null, state: string = States.FAILURE): Promise<void> {
-    for (const raw of req.chain ?? []) await this.markFailed(req, fromDict(raw, this.app), exc, traceback, state);
+    await Promise.all((req.chain ?? []).map((raw) => this.markFailed(req, fromDict(raw, this.app), exc, traceback, state)));
   }
 
-  /** Store FAILURE under every id a caller may hold for `sig` (chains: all steps; groups: all members; chords: header and body). */
+  /** Store FAILURE under every id a caller may hold for `sig` (chains: all steps; groups: all members; chords: header and body), all at once. */
   private async markFailed(parent: TaskRequest, sig: Signature, exc: ExceptionInfo, traceback: string | null, state: string = States.FAILURE): Promise<void> {
-    if (sig instanceof Chain) {
-      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback, state);
-      return;
-    }
-    if (sig instanceof Group) {
-      for (const s of sig.tasks) await this.markFailed(parent, s, exc, traceback, state);
+    const all = (sigs: readonly Signature[]): Promise<unknown> => Promise.all(sigs.map((s) => this.markFailed(parent, s, exc, traceback, state)));
+    if (sig instanceof Chain || sig instanceof Group) {
+      await all(sig.tasks);
       return;
     }
     if (sig instanceof Chord) {
-      for (const s of sig.header.tasks) await this.markFailed(parent, s, exc, traceback, state);
-      if (sig.body) await this.markFailed(parent, sig.body, exc, traceback, state);
+      await all(sig.body ? [...sig.header.tasks, sig.body] : sig.header.tasks);
       return;
     }
     if (!sig.id) return;
@@ -224,7 +241,9 @@ export class Continuation {
         err.cause = deserializeException(exc, null, this.app.errors);
         await this.failBody(req, body, err);
       } else {
-        const d = this.app.dispatch();
+        // Sent at most once per message: a completer that dies after this send and before chordDone reports again
+        // when its message is redelivered, and sends the body again.
+        const d = this.app.dispatch({ once: true });
         this.app.runDetached(() => body.applyInto(d, [values], {}, { parent_id: req.id, root_id: req.rootId, add_to_parent: false }));
         await d.flush();
       }

@@ -34,58 +34,82 @@ export function toError(e: unknown): Error {
 }
 
 /**
+ * The abort switch of one run. Every task gets one, so it is cheap: the
+ * AbortController behind `signal` is made only when something asks for it
+ * (a bound task's context, a thread of the threads pool) or the run is
+ * aborted (revoked with terminate, a time limit).
+ */
+export class RunControl {
+  private ctrl: AbortController | null = null;
+  private listener: ((reason: unknown) => void) | null = null;
+  /** Whether the run was aborted. */
+  aborted = false;
+  /** Why (a TaskRevokedError, SoftTimeLimitExceeded, TimeLimitExceeded). */
+  reason: unknown = undefined;
+
+  /** The signal a task sees (made on first use). */
+  get signal(): AbortSignal {
+    if (!this.ctrl) {
+      this.ctrl = new AbortController();
+      if (this.aborted) this.ctrl.abort(this.reason);
+    }
+    return this.ctrl.signal;
+  }
+
+  /** Abort the run (once; later calls are ignored). */
+  abort(reason: unknown): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.reason = reason;
+    this.ctrl?.abort(reason);
+    this.listener?.(reason);
+  }
+
+  /** @internal the one listener runTask keeps while it waits (null: none). */
+  onAbort(listener: ((reason: unknown) => void) | null): void {
+    this.listener = listener;
+  }
+}
+
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return v !== null && (typeof v === 'object' || typeof v === 'function') && typeof (v as { then?: unknown }).then === 'function';
+}
+
+/** A return value that cannot be stored fails the task with EncodeError (primitives are always storable). */
+function checkEncodable(value: unknown): void {
+  const t = typeof value;
+  if (value === null || t === 'undefined' || t === 'string' || t === 'number' || t === 'boolean') return;
+  try {
+    encodeJson(value);
+  } catch (err) {
+    throw new EncodeError(`${(err as Error).message}`);
+  }
+}
+
+/**
  * Call the task function for a request. Enforces time limits: at the soft
  * limit the task's `signal` aborts with SoftTimeLimitExceeded; at the hard
  * limit the run is abandoned (its promise is left behind, its slot freed) and
- * fails with TimeLimitExceeded.
+ * fails with TimeLimitExceeded. A function that returns without a promise
+ * costs no timers and no promise race.
  */
 export async function runTask(
   app: Celeriac,
   task: Task,
   req: TaskRequest,
-  abort: AbortController = new AbortController(),
+  control: RunControl = new RunControl(),
   override?: [number | null, number | null],
 ): Promise<RunOutcome> {
-  const [hardTl, softTl] = req.timelimit;
-  const hard = hardTl ?? override?.[0] ?? task.options.timeLimit;
-  const soft = softTl ?? override?.[1] ?? task.options.softTimeLimit;
-  const clock = app.conf.clock;
-  const timers: unknown[] = [];
   try {
-    const call = (async () => {
-      const args = bindArguments(task.name, task.options.params, req.args, req.kwargs, task.options.acceptsKwargs);
-      const fn = task.fn as (...a: unknown[]) => unknown;
-      return app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, abort.signal), ...args) : fn(...args)));
-    })();
-    const racers: Array<Promise<unknown>> = [call];
-    if (soft) {
-      timers.push(clock.setTimeout(() => abort.abort(new SoftTimeLimitExceeded(`SoftTimeLimitExceeded(${soft})`)), soft * 1000));
+    if (control.aborted) throw control.reason;
+    const args = bindArguments(task.name, task.options.params, req.args, req.kwargs, task.options.acceptsKwargs);
+    const fn = task.fn as (...a: unknown[]) => unknown;
+    let value = app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, control), ...args) : fn(...args)));
+    if (isThenable(value)) {
+      const [hardTl, softTl] = req.timelimit;
+      value = await settle(app, value, control, hardTl ?? override?.[0] ?? task.options.timeLimit, softTl ?? override?.[1] ?? task.options.softTimeLimit);
     }
-    if (hard) {
-      racers.push(
-        new Promise((_, reject) => {
-          timers.push(clock.setTimeout(() => {
-            abort.abort(new TimeLimitExceeded(hard));
-            reject(new TimeLimitExceeded(hard));
-          }, hard * 1000));
-        }),
-      );
-    }
-    if (abort.signal.aborted) throw abort.signal.reason;
-    racers.push(
-      new Promise((_, reject) => {
-        abort.signal.addEventListener('abort', () => {
-          if (abort.signal.reason instanceof TimeLimitExceeded || (abort.signal.reason as Error)?.name === 'TaskRevokedError') reject(abort.signal.reason);
-        });
-      }),
-    );
-    call.catch(() => undefined);
-    const value = await Promise.race(racers);
-    try {
-      encodeJson(value);
-    } catch (err) {
-      throw new EncodeError(`${(err as Error).message}`);
-    }
+    checkEncodable(value);
     return { kind: 'success', value: value === undefined ? null : value };
   } catch (e) {
     if (e instanceof RetryRequest) return { kind: 'retry', retry: e };
@@ -96,9 +120,41 @@ export async function runTask(
       if (retry) return { kind: 'retry', retry };
     }
     return { kind: 'failure', error, traceback: formatTraceback(error) };
-  } finally {
-    for (const t of timers) clock.clearTimeout(t);
   }
+}
+
+/** Wait for a task's promise under its time limits and its abort switch (revoke with terminate). */
+function settle(app: Celeriac, pending: PromiseLike<unknown>, control: RunControl, hard: number | null | undefined, soft: number | null | undefined): Promise<unknown> {
+  const clock = app.conf.clock;
+  return new Promise((resolve, reject) => {
+    const timers: unknown[] = [];
+    let over = false;
+    const end = (ok: boolean, v: unknown): void => {
+      if (over) return;
+      over = true;
+      for (const t of timers) clock.clearTimeout(t);
+      control.onAbort(null);
+      if (ok) resolve(v);
+      else reject(v);
+    };
+    pending.then(
+      (v) => end(true, v),
+      (e: unknown) => end(false, e),
+    );
+    if (over) return;
+    if (soft) timers.push(clock.setTimeout(() => control.abort(new SoftTimeLimitExceeded(`SoftTimeLimitExceeded(${soft})`)), soft * 1000));
+    if (hard) {
+      timers.push(
+        clock.setTimeout(() => {
+          control.abort(new TimeLimitExceeded(hard));
+          end(false, new TimeLimitExceeded(hard));
+        }, hard * 1000),
+      );
+    }
+    control.onAbort((reason) => {
+      if (reason instanceof TimeLimitExceeded || (reason as Error | undefined)?.name === 'TaskRevokedError') end(false, reason);
+    });
+  });
 }
 
 function autoRetry(app: Celeriac, task: Task, req: TaskRequest, error: Error): RetryRequest | null {
@@ -123,7 +179,7 @@ export async function runInline(app: Celeriac, task: Task, args: unknown[], kwar
   const fn = task.fn as (...a: unknown[]) => unknown;
   if (!task.options.bind) return fn(...bound);
   const req = eagerRequest(app, task, args, kwargs, {});
-  return fn(new Context(app, task, req, new AbortController().signal), ...bound);
+  return fn(new Context(app, task, req, new RunControl()), ...bound);
 }
 
 function eagerRequest(app: Celeriac, task: Task, args: unknown[], kwargs: Record<string, unknown>, o: WireOptions): TaskRequest {

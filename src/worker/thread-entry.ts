@@ -7,7 +7,7 @@ import { serializeException, type ExceptionInfo } from '../protocol/index.js';
 import type { AnyResult } from '../result/index.js';
 import type { TaskRequest } from './request.js';
 import { Celeriac } from '../app.js';
-import { runTask } from './executor.js';
+import { RunControl, runTask } from './executor.js';
 import type { ThreadReply, ThreadRequest } from './thread-pool.js';
 
 const port = parentPort;
@@ -43,7 +43,7 @@ port.on('message', (msg: { request: ThreadRequest; limits: [number | null, numbe
       const err = Object.assign(new Error(req.name), { name: 'NotRegistered', excModule: 'celery.exceptions' });
       reply = { kind: 'failure', error: describe(err), traceback: `NotRegistered: '${req.name}'`, children: [] };
     } else {
-      const outcome = await runTask(app, task, req, new AbortController(), msg.limits);
+      const outcome = await runTask(app, task, req, new RunControl(), msg.limits);
       const children = req.children.map((c) => c.asTuple());
       if (outcome.kind === 'success') reply = { kind: 'success', value: outcome.value, children };
       else if (outcome.kind === 'failure') reply = { kind: 'failure', error: describe(outcome.error), traceback: outcome.traceback, children };

@@ -14,7 +14,7 @@ import { TaskRevokedError, TimeLimitExceeded, type ExceptionInfo } from '../prot
 import type { ResultTuple } from '../backend/index.js';
 import type { Celeriac } from '../app.js';
 import { RetryRequest } from './context.js';
-import type { RunOutcome } from './executor.js';
+import type { RunControl, RunOutcome } from './executor.js';
 import type { RetryOptions, TaskRequest } from './request.js';
 
 /** What a thread sends back. */
@@ -112,7 +112,7 @@ export class ThreadPool {
    * Run a request in a thread. A hard limit or an abort (revoke with
    * terminate) terminates the thread and starts a new one in its place.
    */
-  async run(req: TaskRequest, abort: AbortController, limits: [number | null, number | null]): Promise<RunOutcome> {
+  async run(req: TaskRequest, abort: RunControl, limits: [number | null, number | null]): Promise<RunOutcome> {
     let slot = await this.acquire();
     try {
       await slot.ready;

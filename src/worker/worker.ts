@@ -9,7 +9,7 @@ import { argsRepr, formatPythonDatetime, kwargsRepr, pyRepr } from '../protocol/
 import { ConfigurationError, decodeTaskMessage, MalformedMessageError, NotRegistered, TaskRevokedError, type TaskRequestData } from '../protocol/index.js';
 import type { Celeriac } from '../app.js';
 import { Continuation } from './continuation.js';
-import { runTask } from './executor.js';
+import { RunControl, runTask } from './executor.js';
 import { parseRate, TokenBucket } from './rate-limit.js';
 import { requestFromMessage, type TaskRequest } from './request.js';
 import { RevokedSet } from './revoked.js';
@@ -52,7 +52,7 @@ export interface WorkerOptions {
 /** A task being run: its request, its abort switch, and when it ends. */
 interface Running {
   req: TaskRequest;
-  abort: AbortController;
+  abort: RunControl;
   done: Promise<void>;
   started: number;
 }
@@ -91,7 +91,12 @@ export class Worker implements ControlledWorker {
   private consumer: Consumer | null = null;
   private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly waiting: Held[] = [];
+  /** Tasks whose function is running (what inspect calls active). */
   private readonly active = new Map<Running, Running>();
+  /** Every task taken from `waiting` and not finished yet (running, or storing its outcome). */
+  private readonly inflight = new Set<Running>();
+  /** Slots in use: task functions running. */
+  private slots = 0;
   private readonly scheduled = new Map<unknown, Held>();
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
@@ -141,11 +146,6 @@ export class Worker implements ControlledWorker {
     }, this.options.heartbeatInterval * 1000);
     this.heartbeat.unref();
     this.log.info({ hostname: this.hostname, queues: this.queues, concurrency: this.concurrency }, 'worker started');
-  }
-
-  /** @internal a message was published in this process to these queues: look for it now. */
-  nudge(queues: ReadonlySet<string>): void {
-    if (this.consumer?.signal && this.queues.some((q) => queues.has(q))) this.consumer.signal();
   }
 
   /** Tasks running now. */
@@ -198,25 +198,58 @@ export class Worker implements ControlledWorker {
     this.pump();
   }
 
+  /**
+   * Start waiting tasks while slots are free. A slot is held while the task
+   * function runs; storing its result and sending what follows it happen
+   * after the slot is freed (so the next tasks start in the same tick and
+   * their writes to the broker and backend go out together), with at most
+   * `prefetch` tasks finishing at once.
+   */
   private pump(): void {
-    while (this.active.size < this.concurrency && this.waiting.length && !this.stopping) {
+    while (this.slots < this.concurrency && this.inflight.size < this.concurrency + this.prefetch && this.waiting.length && !this.stopping) {
       const held = this.waiting.shift() as Held;
-      const abort = new AbortController();
+      const abort = new RunControl();
       const entry: Running = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
-      entry.done = this.process(held, abort, (req) => {
-        entry.req = req;
-        this.active.set(entry, entry);
-      })
-        .catch((err) => this.log.error({ err, id: held.data.id }, 'task handling failed'))
-        .finally(() => {
-          this.active.delete(entry);
-          this.processed++;
-          this.pump();
-        });
+      this.slots++;
+      this.inflight.add(entry);
+      let freed = false;
+      let holding = false;
+      const release = (settled = false): void => {
+        if (freed) return;
+        freed = true;
+        this.slots--;
+        this.active.delete(entry);
+        // Acknowledged already and still storing its result: it counts against the prefetch until it is done, so
+        // the worker holds no more than prefetch + concurrency tasks, as a Celery worker does.
+        if (settled && this.consumer) {
+          holding = true;
+          this.consumer.hold(1);
+        }
+        this.pump();
+      };
+      const finished = (): void => {
+        this.inflight.delete(entry);
+        this.processed++;
+        if (holding) this.consumer?.hold(-1);
+        if (freed) this.pump();
+        else release();
+      };
+      entry.done = this.process(
+        held,
+        abort,
+        (req) => {
+          entry.req = req;
+          this.active.set(entry, entry);
+        },
+        release,
+      ).then(finished, (err: unknown) => {
+        this.log.error({ err, id: held.data.id }, 'task handling failed');
+        finished();
+      });
     }
   }
 
-  private async process(held: Held, abort: AbortController, started: (req: TaskRequest) => void): Promise<void> {
+  private async process(held: Held, abort: RunControl, started: (req: TaskRequest) => void, release: (settled: boolean) => void): Promise<void> {
     const { delivery, data } = held;
     const env = delivery.message?.properties ?? {};
     const info = (env.delivery_info ?? {}) as { exchange?: string; routing_key?: string };
@@ -235,6 +268,7 @@ export class Worker implements ControlledWorker {
     this.taskEvent('task-received', () => ({ uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: data.headers.eta, expires: data.headers.expires }));
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
+    let acked = false;
     try {
       if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
@@ -264,13 +298,17 @@ export class Worker implements ControlledWorker {
           return;
         }
       }
-      await this.rateLimit(task.name, this.rateOverrides.has(task.name) ? (this.rateOverrides.get(task.name) ?? null) : task.options.rateLimit);
+      const rate = this.rateOverrides.has(task.name) ? (this.rateOverrides.get(task.name) ?? null) : task.options.rateLimit;
+      if (rate) await this.rateLimit(task.name, rate);
       if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
         return;
       }
       // Early ack (Celery's default): the message is settled as the task starts; the round trip overlaps the run.
-      if (!acksLate) delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
+      if (!acksLate) {
+        acked = true;
+        delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
+      }
       if (task.options.trackStarted ?? this.app.conf.trackStarted) {
         const backend = await this.app.resultBackend();
         await backend.store({ status: 'STARTED', result: { pid: process.pid, hostname: this.hostname }, traceback: null, children: [], date_done: null, task_id: req.id });
@@ -282,12 +320,13 @@ export class Worker implements ControlledWorker {
         ? await this.threads.run(req, abort, [req.timelimit[0] ?? limits?.[0] ?? task.options.timeLimit, req.timelimit[1] ?? limits?.[1] ?? task.options.softTimeLimit])
         : await runTask(this.app, task, req, abort, limits);
       const runtime = (performance.now() - t0) / 1000;
+      release(acked);
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
       if (outcome.kind === 'success') {
         await this.continuation.onSuccess(req, outcome.value);
         this.taskEvent('task-succeeded', () => ({ uuid: req.id, result: pyRepr(outcome.value), runtime }));
       } else if (outcome.kind === 'failure') {
-        const revokedTerminate = abort.signal.aborted && abort.signal.reason instanceof TaskRevokedError;
+        const revokedTerminate = abort.aborted && abort.reason instanceof TaskRevokedError;
         if (revokedTerminate) {
           await this.continuation.onRevoked(req, 'terminated');
           this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: true, signum: 15, expired: false }));
@@ -300,12 +339,12 @@ export class Worker implements ControlledWorker {
         this.taskEvent('task-retried', () => ({ uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' }));
       }
     } finally {
-      await delivery.ack();
+      // An early ack is already on its way (its failure is logged there).
+      if (!acked) await delivery.ack();
     }
   }
 
-  private async rateLimit(name: string, rate: string | null): Promise<void> {
-    if (!rate) return;
+  private async rateLimit(name: string, rate: string): Promise<void> {
     let b = this.buckets.get(name);
     if (!b) this.buckets.set(name, (b = new TokenBucket(parseRate(rate), () => this.app.now())));
     const wait = b.reserve();
@@ -419,7 +458,7 @@ export class Worker implements ControlledWorker {
     }
     this.scheduled.clear();
     for (const held of this.waiting.splice(0)) await held.delivery.reject(true).catch(() => undefined);
-    const running = Promise.all([...this.active.values()].map((a) => a.done));
+    const running = Promise.all([...this.inflight].map((a) => a.done));
     const timeout = new Promise<void>((r) => setTimeout(r, this.options.shutdownTimeout * 1000).unref());
     await Promise.race([running, timeout]);
     await this.consumer?.cancel();

@@ -55,6 +55,6 @@ function create(maxPriority?: number): () => Promise<Broker> {
   };
 }
 
-runBrokerConformance({ name: 'amqp', create: create(), priority: 'none', injectRaw });
+runBrokerConformance({ name: 'amqp', create: create(), priority: 'none', injectRaw, hold: false });
 
-runBrokerConformance({ name: 'amqp with maxPriority 10', create: create(10), priority: 'higher-first', injectRaw });
+runBrokerConformance({ name: 'amqp with maxPriority 10', create: create(10), priority: 'higher-first', injectRaw, hold: false });

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, chord, ChordError, group, GroupResult, Signature } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
+import { until } from '../support/wait.js';
 
 const t = makeApp();
 const { app, add, mul, xsum, tsum, sub } = t;
@@ -193,6 +194,9 @@ describe('Chains', () => {
     const res = await chain(add.s(4, 4), mul.s(8), mul.s(10)).delay();
     await res.get({ timeout: 5 });
     const first = res.parent!.parent as AsyncResult;
+    // A step's result is stored after the next step was sent (and, on RabbitMQ, confirmed), so the first can land
+    // after the last: wait for both before drawing the graph, as graph() wants every node ready.
+    await until('the first two results', async () => (await first.ready()) && (await res.parent!.ready()));
     const graph = await first.graph();
     expect(graph.nodes()).toEqual([first.id, res.parent!.id, res.id]);
     expect(graph.edges()).toEqual([

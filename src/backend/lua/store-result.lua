@@ -1,6 +1,7 @@
 --[[
-  store-result.lua: store a task meta as Celery's Redis backend does (GET,
-  never overwrite SUCCESS, SETEX + PUBLISH), and, for a chord header part,
+  store-result.lua: store a task meta as Celery's Redis backend does
+  (store_meta, from store-meta.lua: GET, never overwrite SUCCESS, SETEX +
+  PUBLISH), and, for a chord header part,
   count it in the chord in the same atomic step (Celery's
   on_chord_part_return, made atomic and idempotent).
 
@@ -34,25 +35,7 @@ local meta = ARGV[1]
 local ttl = tonumber(ARGV[2])
 local id = ARGV[3]
 
-local function is_success(text)
-  -- Celery (and celeriac) write "status" first; parse only when that fails.
-  if string.find(text, '^%s*{%s*"status"%s*:%s*"SUCCESS"') then return true end
-  local ok, prev = pcall(cjson.decode, text)
-  return ok and type(prev) == 'table' and prev['status'] == 'SUCCESS'
-end
-
-local stored = 1
-local prev = redis.call('GET', key)
-if prev and is_success(prev) then
-  stored = 0
-else
-  if ttl > 0 then
-    redis.call('SETEX', key, ttl, meta)
-  else
-    redis.call('SET', key, meta)
-  end
-  redis.call('PUBLISH', key, meta)
-end
+local stored = store_meta(key, meta, ttl)
 
 if #KEYS < 6 then return { stored, -1 } end
 

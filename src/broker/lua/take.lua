@@ -1,0 +1,37 @@
+--[[
+  take.lua: publish a message to a queue that a consumer of the publishing
+  process consumes, and take it for that consumer at once when nothing is
+  waiting in the queue (every priority list empty): it is recorded in
+  unacked/unacked_index exactly as pop.lua records a message it pops, and
+  never pushed. The state afterwards is the one a push followed by that
+  consumer's pop leaves, in one round trip instead of two (a chain step sent
+  by a worker to its own queue). When messages are waiting it is pushed as
+  publish.lua pushes it, behind them.
+
+  KEYS[1..4]  the queue's lists for priority steps 0, 3, 6, 9
+  KEYS[5]     unacked
+  KEYS[6]     unacked_index
+  KEYS[7]     the consumer's take claim key: "<token>\n<tag>" is written when
+              taken, so that a publisher whose reply was lost can tell
+  ARGV[1]     the envelope text
+  ARGV[2]     which of KEYS[1..4] the message belongs to (1-based)
+  ARGV[3]     the queue's wake channel
+  ARGV[4]     the delivery tag (the envelope's properties.delivery_tag)
+  ARGV[5]     the unacked_index score: the current epoch time in seconds
+  ARGV[6]     the queue's name as a JSON string literal
+  ARGV[7]     claim key TTL in seconds
+  ARGV[8]     claim token
+
+  Returns 1 when taken, 0 when pushed.
+]]
+for i = 1, 4 do
+  if redis.call('LLEN', KEYS[i]) > 0 then
+    local n = redis.call('LPUSH', KEYS[tonumber(ARGV[2])], ARGV[1])
+    if n == 1 then redis.call('PUBLISH', ARGV[3], '1') end
+    return 0
+  end
+end
+redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
+redis.call('HSET', KEYS[5], ARGV[4], '[' .. ARGV[1] .. ', "", ' .. ARGV[6] .. ']')
+redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
+return 1

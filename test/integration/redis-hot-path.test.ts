@@ -1,0 +1,235 @@
+/**
+ * The Redis hot path's shortcuts keep the guarantees of the long way round:
+ * a message a worker sends to its own queue and takes at once (lua/take.lua)
+ * is recorded as unacknowledged like a popped one, never jumps messages that
+ * were waiting, and goes back to the queue when the consumer stops before
+ * acking it; acks of one tick go out as one call; a backend on the broker's
+ * URL shares its command connection; result stores of one turn are one
+ * script call. Database 0 under the key prefix
+ * `hotpath-test:` (only those keys are touched, and deleted afterwards).
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { RedisBackend } from '../../src/backend/redis.js';
+import { RedisBroker } from '../../src/broker/redis.js';
+import type { Delivery } from '../../src/broker/index.js';
+import { Celeriac, chain } from '../../src/index.js';
+import { emptyEmbed, encodeTaskMessage, newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
+import { requireRedis } from '../support/redis-db.js';
+import { until } from '../support/wait.js';
+
+const URL = 'redis://127.0.0.1:6379/0';
+const PREFIX = 'hotpath-test:';
+const quiet = { warn: () => undefined };
+
+await requireRedis();
+const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 0 });
+
+async function cleanUp(): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length) await redis.del(...keys);
+  } while (cursor !== '0');
+}
+
+beforeAll(cleanUp);
+afterAll(async () => {
+  await cleanUp();
+  redis.disconnect();
+});
+
+function message(queue: string, n: number) {
+  const id = newTaskId();
+  return { id, message: encodeTaskMessage({ id, name: 'hot.task', args: [n], kwargs: {}, embed: emptyEmbed(), origin: 'hotpath-test', replyTo: 'hotpath-test' }), target: { queue } };
+}
+
+function argOf(d: Delivery): number {
+  return JSON.parse(d.message?.body ?? '[[-1]]')[0][0] as number;
+}
+
+/** A broker polling once a minute (only wake-ups and takes deliver soon) and a consumer of `queue`, both closed after `fn`. */
+async function withConsumer(
+  queue: string,
+  prefetch: number,
+  fn: (t: { broker: RedisBroker; consumer: { id: string; cancel(): Promise<void> }; got: Delivery[] }) => Promise<void>,
+): Promise<void> {
+  const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000 });
+  const got: Delivery[] = [];
+  const consumer = (await broker.consume([queue], (d) => got.push(d), { prefetch })) as unknown as { id: string; cancel(): Promise<void> };
+  try {
+    await fn({ broker, consumer, got });
+  } finally {
+    await consumer.cancel();
+    await broker.close();
+  }
+}
+
+describe('taking a message published to a queue this process consumes', () => {
+  it('is taken at once when nothing waits: never pushed, recorded in unacked as a pop records it, gone after the ack', async () => {
+    await withConsumer('take-a', 4, async ({ broker, got }) => {
+      const m = message('take-a', 1);
+      await broker.publishMany([m], { takeLocally: true });
+      expect(got.map(argOf)).toEqual([1]);
+      expect(await redis.llen(`${PREFIX}take-a`)).toBe(0);
+      const tag = got[0].deliveryTag;
+      const entry = JSON.parse((await redis.hget(`${PREFIX}unacked`, tag)) ?? 'null') as [Record<string, unknown>, string, string];
+      expect(entry[1]).toBe('');
+      expect(entry[2]).toBe('take-a');
+      expect(parseEnvelope(JSON.stringify(entry[0])).headers?.id).toBe(m.id);
+      expect(await redis.zscore(`${PREFIX}unacked_index`, tag)).not.toBeNull();
+      await got[0].ack();
+      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+      expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
+    });
+  });
+
+  it('is pushed behind messages already waiting, which are delivered first', async () => {
+    await withConsumer('take-b', 4, async ({ broker, got }) => {
+      // A publisher that sends no wake-up (as Python's): the consumer, polling once a minute, has not seen it.
+      const waiting = message('take-b', 1);
+      await redis.lpush(`${PREFIX}take-b`, JSON.stringify(toEnvelope(waiting.message, '', 'take-b')));
+      await broker.publishMany([message('take-b', 2)], { takeLocally: true });
+      await until('both deliveries', () => got.length === 2);
+      expect(got.map(argOf)).toEqual([1, 2]);
+      await Promise.all(got.map((d) => d.ack()));
+      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+    });
+  });
+
+  it('is not taken beyond the prefetch: the rest is pushed and waits', async () => {
+    await withConsumer('take-c', 2, async ({ broker, got }) => {
+      await broker.publishMany([message('take-c', 1), message('take-c', 2), message('take-c', 3)], { takeLocally: true });
+      expect(got.map(argOf)).toEqual([1, 2]);
+      expect(await redis.llen(`${PREFIX}take-c`)).toBe(1);
+      await got[0].ack();
+      await until('the third after room came back', () => got.length === 3);
+      expect(argOf(got[2])).toBe(3);
+      await Promise.all(got.map((d) => d.ack()));
+    });
+  });
+
+  it('goes back to the queue, marked redelivered, when the consumer stops before acking it', async () => {
+    await withConsumer('take-d', 4, async ({ broker, consumer, got }) => {
+      const m = message('take-d', 7);
+      await broker.publishMany([m], { takeLocally: true });
+      expect(got).toHaveLength(1);
+      await consumer.cancel();
+      await broker.close();
+      const back = await redis.lrange(`${PREFIX}take-d`, 0, -1);
+      expect(back).toHaveLength(1);
+      const env = parseEnvelope(back[0]);
+      expect(env.headers?.id).toBe(m.id);
+      expect(env.headers?.redelivered).toBe(true);
+      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+    });
+  });
+
+  it('without takeLocally, a publish is a plain push even with a local consumer (no take claim is written)', async () => {
+    await withConsumer('take-e', 4, async ({ broker, consumer, got }) => {
+      const claim = `${PREFIX}_celeriac.claim.${consumer.id}.take`;
+      await broker.publishMany([message('take-e', 1)]);
+      await until('the delivery', () => got.length === 1);
+      expect(await redis.exists(claim)).toBe(0);
+      await got[0].ack();
+      await broker.publishMany([message('take-e', 2)], { takeLocally: true });
+      expect(got).toHaveLength(2);
+      expect(await redis.exists(claim)).toBe(1);
+      await got[1].ack();
+    });
+  });
+});
+
+describe('publishing once (a chord body, which a redelivered completer may send again)', () => {
+  it('pushes a message the first time its task id is published and drops it after; other ids and plain publishes are not held back', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
+    try {
+      const m = message('once-a', 1);
+      await broker.publishMany([m], { once: true });
+      await broker.publishMany([m], { once: true });
+      expect(await redis.llen(`${PREFIX}once-a`)).toBe(1);
+      const ttl = await redis.ttl(`${PREFIX}_celeriac.sent.${m.id}`);
+      expect(ttl).toBeGreaterThan(86_000);
+      expect(ttl).toBeLessThanOrEqual(86_400);
+      await broker.publishMany([message('once-a', 2)], { once: true });
+      await broker.publishMany([m]);
+      expect(await redis.llen(`${PREFIX}once-a`)).toBe(3);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
+describe('result stores of one event-loop turn', () => {
+  it('go to Redis in one script call, each stored and published, and a SUCCESS already there is kept', async () => {
+    const backend = new RedisBackend(URL, { keyPrefix: PREFIX, logger: quiet });
+    const sub = new Redis({ host: '127.0.0.1', port: 6379, db: 0 });
+    // Counts the calls on the backend's own connection; each still runs for real.
+    const calls = vi.spyOn((backend as unknown as { client: { celeriacStoreMany(...a: unknown[]): Promise<number[]> } }).client, 'celeriacStoreMany');
+    try {
+      await backend.connect();
+      const ids = [newTaskId(), newTaskId(), newTaskId()];
+      const heard: string[] = [];
+      sub.on('message', (channel: string) => heard.push(channel));
+      await sub.subscribe(...ids.map((id) => backend.taskKey(id)));
+      const meta = (id: string, status: string) => ({ status, result: 1, traceback: null, children: [], date_done: null, task_id: id });
+      const outcomes = await Promise.all(ids.map((id) => backend.store(meta(id, 'SUCCESS'))));
+      expect(outcomes.map((o) => o.stored)).toEqual([true, true, true]);
+      for (const id of ids) expect((await backend.getMeta(id)).status).toBe('SUCCESS');
+      await until('three notifications', () => heard.length === 3);
+      // A later FAILURE for the same id does not overwrite SUCCESS (Celery's rule), in the same batched call.
+      const [kept, fresh] = await Promise.all([backend.store(meta(ids[0], 'FAILURE')), backend.store(meta(newTaskId(), 'FAILURE'))]);
+      expect(kept.stored).toBe(false);
+      expect(fresh.stored).toBe(true);
+      expect((await backend.getMeta(ids[0])).status).toBe('SUCCESS');
+      // numKeys of each call: three stores, then two (ioredis's auto-pipelining enters the method twice per call).
+      const distinct = [...new Set(calls.mock.calls.map((c) => JSON.stringify(c)))].map((c) => (JSON.parse(c) as unknown[])[0]);
+      expect(distinct).toEqual([3, 2]);
+    } finally {
+      calls.mockRestore();
+      sub.disconnect();
+      await backend.close();
+    }
+  });
+});
+
+describe('a worker on one Redis for broker and results', () => {
+  let app: Celeriac;
+  beforeAll(() => {
+    app = new Celeriac({ broker: URL, backend: URL, keyPrefix: PREFIX, defaultQueue: 'hot-chain', logLevel: 'silent', brokerOptions: { connectionName: 'hotpath-test' } });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('shares one command connection between broker and backend, and closes it with the app', async () => {
+    await app.connect();
+    const names = async () =>
+      String(await redis.client('LIST'))
+        .split('\n')
+        .map((l) => / name=(\S*)/.exec(l)?.[1] ?? '')
+        .filter((n) => n.startsWith('hotpath-test') || n === 'celeriac:results');
+    expect(await names()).toContain('hotpath-test:command');
+    expect(await names()).not.toContain('celeriac:results');
+  });
+
+  it('runs a chain of 50 (each step taken by the worker that sends it): every step SUCCESS, nothing left unacked or queued', async () => {
+    const add = app.task('hot.add', (x: number, y: number) => x + y);
+    const worker = await app.worker({ concurrency: 2 });
+    try {
+      const res = await chain(add.s(0, 1), ...Array.from({ length: 49 }, () => add.s(1))).delay();
+      expect(await res.get({ timeout: 20 })).toBe(50);
+      let steps = 0;
+      for (let r: typeof res.parent = res; r; r = r.parent) {
+        expect(await r.state()).toBe('SUCCESS');
+        steps++;
+      }
+      expect(steps).toBe(50);
+      await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
+      expect(await redis.llen(`${PREFIX}hot-chain`)).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
