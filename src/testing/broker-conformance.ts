@@ -201,7 +201,7 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
       await until('a fourth delivery', () => got.length === 4);
     });
 
-    it.runIf(opts.hold !== false)('hold counts settled deliveries against the prefetch until handed back', async () => {
+    it(opts.hold === false ? 'hold leaves the prefetch to unacknowledged deliveries (the adapter cannot count more)' : 'hold counts settled deliveries against the prefetch until handed back', async () => {
       const b = await open();
       const q = queueName();
       for (let i = 0; i < 5; i++) await b.publish(task([i]), { queue: q });
@@ -210,9 +210,10 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
       consumer.hold(1);
       await got[0].ack();
       await got[1].ack();
-      await until('a third delivery', () => got.length === 3);
+      const held = opts.hold === false ? 4 : 3;
+      await until(`${held} deliveries`, () => got.length === held);
       await sleep(quiet);
-      expect(got.length).toBe(3);
+      expect(got.length).toBe(held);
       consumer.hold(-1);
       await until('a fourth delivery', () => got.length === 4);
       await sleep(quiet);
