@@ -10,8 +10,9 @@
  *   celeriac's `.p` (ids that reported) and `.d` (the completer), which make
  *   counting idempotent.
  *
- * Storing a meta and counting a chord part is one Lua script
- * (lua/store-result.lua).
+ * The result stores of one event-loop turn are one Lua script call
+ * (lua/store-many.lua), and so are its chord part reports, each stored and
+ * counted in its chord in one atomic step (lua/store-parts.lua).
  */
 import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
@@ -47,14 +48,14 @@ function readLua(file: string): string {
   return text;
 }
 
-/** A store script with lua/store-meta.lua (store_meta, shared by both) in front of it. */
-function storeScript(file: string): string {
-  return `${readLua('store-meta.lua')}\n${readLua(file)}`;
+/** A store script with the functions it uses in front of it (lua/store-meta.lua's store_meta, lua/store-part.lua's store_part). */
+function storeScript(...files: string[]): string {
+  return ['store-meta.lua', ...files].map(readLua).join('\n');
 }
 
 interface ScriptedRedis extends Redis {
-  /** lua/store-result.lua: numKeys, KEYS, ARGV as that file describes. */
-  celeriacStoreResult(numKeys: number, ...args: Array<string | number>): Promise<Array<string | number>>;
+  /** lua/store-parts.lua: numKeys, KEYS, ARGV as that file describes. */
+  celeriacStoreParts(numKeys: number, ...args: Array<string | number>): Promise<Array<Array<string | number>>>;
   /** lua/store-many.lua: numKeys, KEYS, ARGV as that file describes. */
   celeriacStoreMany(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 }
@@ -87,6 +88,10 @@ export class RedisBackend implements ResultBackend {
     const flags = await this.client.celeriacStoreMany(batch.length, ...batch.map((b) => b.key), this.resultExpires, ...batch.map((b) => b.text));
     return flags.map((f) => Number(f) === 1);
   });
+  /** Chord part reports, one script call per event-loop turn, each part stored and counted in turn. */
+  private readonly parts = new TurnBatch<{ keys: string[]; args: string[] }, Array<string | number>>((batch) =>
+    this.client.celeriacStoreParts(batch.length * 6, ...batch.flatMap((b) => b.keys), this.resultExpires, ...batch.flatMap((b) => b.args)),
+  );
   /** SUBSCRIBE/UNSUBSCRIBE in flight per channel, so that they reach Redis in call order. */
   private readonly pending = new Map<string, Promise<unknown>>();
 
@@ -103,7 +108,7 @@ export class RedisBackend implements ResultBackend {
     // Stores and reads issued in the same tick by concurrent tasks go out in one write.
     this.borrowed = options.connection !== undefined;
     this.client = (options.connection ?? openRedis(this.rawUrl, `${this.name}:results`, this.log, { enableAutoPipelining: true, ...this.redisOptions })) as ScriptedRedis;
-    this.client.defineCommand('celeriacStoreResult', { lua: storeScript('store-result.lua') });
+    this.client.defineCommand('celeriacStoreParts', { lua: storeScript('store-part.lua', 'store-parts.lua') });
     this.client.defineCommand('celeriacStoreMany', { lua: storeScript('store-many.lua') });
   }
 
@@ -128,25 +133,19 @@ export class RedisBackend implements ResultBackend {
   async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
     const text = encodeJson(meta);
     if (!chordPart) return { stored: await this.stores.add({ key: this.taskKey(meta.task_id), text }), chord: null };
-    const keys = [this.taskKey(meta.task_id)];
-    const args: Array<string | number> = [text, this.resultExpires, meta.task_id];
-    if (chordPart) {
-      const g = chordPart.groupId;
-      keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
-      // The member carries the result as stored: decode the meta text so that it matches a later read.
-      const stored = decodeJson(text) as TaskMeta;
-      args.push(encodeJsonPython([1, meta.task_id, meta.status, stored.result]), chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex), chordPart.redelivered ? '1' : '0');
-    }
-    const reply = await this.client.celeriacStoreResult(keys.length, ...keys, ...args);
-    const stored = Number(reply[0]) === 1;
-    const flag = Number(reply[1]);
-    if (flag < 0) return { stored, chord: null };
-    if (flag === 0) return { stored, chord: { ready: false } };
+    const g = chordPart.groupId;
+    const keys = [this.taskKey(meta.task_id), this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d')];
+    // The member carries the result as stored: decode the meta text so that it matches a later read.
+    const stored = decodeJson(text) as TaskMeta;
+    const member = encodeJsonPython([1, meta.task_id, meta.status, stored.result]);
+    const reply = await this.parts.add({ keys, args: [text, meta.task_id, member, chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex), chordPart.redelivered ? '1' : '0'] });
+    const written = Number(reply[0]) === 1;
+    if (Number(reply[1]) !== 1) return { stored: written, chord: { ready: false } };
     const parts: ChordPart[] = reply.slice(2).map((m) => {
       const [, id, state, result] = decodeJson(String(m)) as [number, string, string, unknown];
       return { id, state, result };
     });
-    return { stored, chord: { ready: true, parts } };
+    return { stored: written, chord: { ready: true, parts } };
   }
 
   private decodeMeta(taskId: string, text: string | null): TaskMeta {

@@ -12,8 +12,8 @@ type Arg = string | number;
 export interface BrokerScripts {
   /** lua/pop.lua: numKeys, then KEYS and ARGV as that file describes. */
   celeriacPop(numKeys: number, ...args: Arg[]): Promise<Array<string | number>>;
-  /** lua/publish.lua: list, envelope, wake channel. */
-  celeriacPublish(list: string, envelope: string, wake: string): Promise<number>;
+  /** lua/publish.lua: list, wake channel, then the envelopes in publish order. */
+  celeriacPublish(list: string, wake: string, ...envelopes: string[]): Promise<number>;
   /** lua/publish-once.lua: list, sent marker, envelope, wake channel, marker TTL (s). */
   celeriacPublishOnce(list: string, marker: string, envelope: string, wake: string, ttl: number): Promise<number>;
   /** lua/take.lua: numKeys (7), then KEYS and ARGV as that file describes. */
@@ -28,7 +28,6 @@ export interface BrokerScripts {
 
 /** The same commands queued on a pipeline. */
 export interface BrokerPipelineScripts {
-  celeriacPublish(list: string, envelope: string, wake: string): ScriptedPipeline;
   celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): ScriptedPipeline;
 }
 

@@ -80,6 +80,8 @@ interface Subscription {
 
 /** How long a message published with `once` is remembered, seconds. */
 const SENT_MARKER_TTL = 86_400;
+/** Most messages pushed by one publish script call (Lua's stack limits how many values one call can unpack). */
+const PUSH_BATCH = 1000;
 
 /** The Redis broker. */
 export class RedisBroker implements Broker {
@@ -156,42 +158,58 @@ export class RedisBroker implements Broker {
     if (this.closed) throw new ConfigurationError('The Redis broker is closed');
     if (items.length === 0) return;
     // Sent as single commands, not as a pipeline: auto-pipelining puts everything published in the same tick
-    // (by concurrent delay() calls, a chord header, a task's completion) into one write, in order.
+    // (by concurrent delay() calls, a chord header, a task's completion) into one write, in order. Consecutive
+    // messages for the same list (a chord header, a group) are one script call: one LPUSH of all of them.
     const replies: Array<Promise<unknown>> = [];
     const pushed = new Set<string>();
-    const binding: string[] = [];
+    const binding = new Set<string>();
+    const run = { list: '', wake: '', texts: [] as string[] };
+    const flush = (): void => {
+      if (run.texts.length) replies.push(this.client.celeriacPublish(run.list, run.wake, ...run.texts));
+      run.texts = [];
+    };
     for (const { message, target } of items) {
       const routingKey = target.routingKey ?? target.queue;
       const env = toEnvelope(message, target.exchange ?? '', routingKey);
       const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
       // A pidbox reply goes to a queue its client declared and removes again: declaring it here would leave a binding behind.
       const isReply = !target.exchange && replyQueueBinding(target.queue) !== null;
-      if (!isReply && !this.bound.has(bindKey)) {
+      if (!isReply && !this.bound.has(bindKey) && !binding.has(bindKey)) {
         // Declare the queue as kombu does, once per process, so exchange-routed Python publishers find it.
         replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
-        binding.push(bindKey);
+        binding.add(bindKey);
       }
       const text = encodeJson(env);
+      const list = this.layout.list(target.queue, priorityStep(env.properties.priority));
       const id = options.once ? message.headers.id : undefined;
       const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
-      if (taker) replies.push(this.take(taker, target.queue, text, env, message.body));
-      else if (typeof id === 'string') {
-        const list = this.layout.list(target.queue, priorityStep(env.properties.priority));
-        replies.push(
-          this.client.celeriacPublishOnce(list, this.layout.sent(id), text, this.layout.wakeChannel(target.queue), SENT_MARKER_TTL).then((n) => {
-            if (n === -1) this.options.logger.warn(`celeriac: message ${id} was sent before; not sent again`);
-          }),
-        );
-        pushed.add(target.queue);
+      if (taker) {
+        flush();
+        replies.push(this.take(taker, target.queue, text, env, message.body));
+      } else if (typeof id === 'string') {
+        flush();
+        replies.push(this.publishOnce(list, id, text, target.queue));
       } else {
-        replies.push(this.client.celeriacPublish(this.layout.list(target.queue, priorityStep(env.properties.priority)), text, this.layout.wakeChannel(target.queue)));
-        pushed.add(target.queue);
+        if (run.list !== list || run.texts.length >= PUSH_BATCH) {
+          flush();
+          run.list = list;
+          run.wake = this.layout.wakeChannel(target.queue);
+        }
+        run.texts.push(text);
       }
+      if (!taker) pushed.add(target.queue);
     }
+    flush();
     await Promise.all(replies);
     // This process's consumers of those queues look at once instead of waiting for the wake-up's round trip.
     if (pushed.size) for (const c of this.consumers) if (c.queues.some((q) => pushed.has(q))) c.signal();
     for (const b of binding) this.bound.add(b);
+  }
+
+  /** lua/publish-once.lua: pushed unless a message with this task id was pushed before. */
+  private async publishOnce(list: string, id: string, text: string, queue: string): Promise<void> {
+    const n = await this.client.celeriacPublishOnce(list, this.layout.sent(id), text, this.layout.wakeChannel(queue), SENT_MARKER_TTL);
+    if (n === -1) this.options.logger.warn(`celeriac: message ${id} was sent before; not sent again`);
   }
 
   /** A consumer of this broker that consumes `queue` and has room for one more message (reserved), or null. */

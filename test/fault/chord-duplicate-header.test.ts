@@ -58,7 +58,7 @@ describe('a chord header message delivered twice', () => {
 
   /*
    * A copy of the completing part that is not marked redelivered never completes the chord again
-   * (store-result.lua answers "ready" to a re-report only for a redelivered message), so each body is sent once.
+   * (store-part.lua answers "ready" to a re-report only for a redelivered message), so each body is sent once.
    */
   it('… and each body is sent once (no fresh execution twice)', async () => {
     const fresh = await counter(backend, 'fault:fresh');

@@ -141,6 +141,37 @@ describe('taking a message published to a queue this process consumes', () => {
   });
 });
 
+describe('publishing a batch (a chord header, a group)', () => {
+  it('pushes consecutive messages for one list in one script call per 1,000, each list in publish order', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
+    try {
+      const client = (broker as unknown as { client: { celeriacPublish: (...a: string[]) => Promise<number> } }).client;
+      const spy = vi.spyOn(client, 'celeriacPublish');
+      const batch = Array.from({ length: 2500 }, (_, i) => message('batch-a', i));
+      await broker.publishMany(batch);
+      // (ioredis's auto-pipeline calls the command again on its pipeline: count the calls made on the connection.)
+      const onClient = () => spy.mock.calls.filter((_, i) => spy.mock.contexts[i] === client);
+      expect(onClient().map((c) => c.length - 2)).toEqual([1000, 1000, 500]);
+      const args = (await redis.lrange(`${PREFIX}batch-a`, 0, -1)).reverse().map((t) => JSON.parse(Buffer.from((JSON.parse(t) as { body: string }).body, 'base64').toString())[0][0] as number);
+      expect(args).toEqual(batch.map((_, i) => i));
+      // Alternating priorities: a call per change of list, and each list keeps its order.
+      spy.mockClear();
+      const mixed = Array.from({ length: 6 }, (_, i) => {
+        const m = message('batch-b', i);
+        if (i % 2) m.message.properties.priority = 9;
+        return m;
+      });
+      await broker.publishMany(mixed);
+      expect(onClient()).toHaveLength(6);
+      const step0 = (await redis.lrange(`${PREFIX}batch-b`, 0, -1)).reverse().map((t) => JSON.parse(Buffer.from((JSON.parse(t) as { body: string }).body, 'base64').toString())[0][0] as number);
+      expect(step0).toEqual([0, 2, 4]);
+      expect(await redis.llen(`${PREFIX}batch-b\x06\x169`)).toBe(3);
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
 describe('publishing once (a chord body, which a redelivered completer may send again)', () => {
   it('pushes a message the first time its task id is published and drops it after; other ids and plain publishes are not held back', async () => {
     const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
@@ -189,6 +220,35 @@ describe('result stores of one event-loop turn', () => {
     } finally {
       calls.mockRestore();
       sub.disconnect();
+      await backend.close();
+    }
+  });
+});
+
+describe('chord part reports of one event-loop turn', () => {
+  it('go to Redis in one script call, counted one after the other: only the part that completes the chord gets the members, in group order', async () => {
+    const backend = new RedisBackend(URL, { keyPrefix: PREFIX, logger: quiet });
+    const client = (backend as unknown as { client: { celeriacStoreParts(...a: unknown[]): Promise<unknown> } }).client;
+    const calls = vi.spyOn(client, 'celeriacStoreParts');
+    try {
+      await backend.connect();
+      const gid = newTaskId();
+      await backend.setChordSize(gid, 3);
+      const ids = [newTaskId(), newTaskId(), newTaskId()];
+      const meta = (id: string, result: number) => ({ status: 'SUCCESS', result, traceback: null, children: [], date_done: null, task_id: id });
+      // Reported in the order 2, 0, 1 (as parts finish), in one turn.
+      const order = [2, 0, 1];
+      const outcomes = await Promise.all(order.map((i) => backend.store(meta(ids[i], 10 * i), { groupId: gid, groupIndex: i })));
+      expect(outcomes.map((o) => o.chord?.ready)).toEqual([false, false, true]);
+      expect(outcomes[2].chord).toEqual({ ready: true, parts: ids.map((id, i) => ({ id, state: 'SUCCESS', result: 10 * i })) });
+      for (const [i, id] of ids.entries()) expect(await backend.getMeta(id)).toMatchObject({ status: 'SUCCESS', result: 10 * i });
+      expect(calls.mock.calls.filter((_, i) => calls.mock.contexts[i] === client).map((c) => c[0])).toEqual([18]);
+      // The same part reported again (a copy, not redelivered) counts once and completes nothing.
+      const again = await backend.store(meta(ids[1], 10), { groupId: gid, groupIndex: 1 });
+      expect(again.chord).toEqual({ ready: false });
+      await backend.chordDone(gid);
+    } finally {
+      calls.mockRestore();
       await backend.close();
     }
   });

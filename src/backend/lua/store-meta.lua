@@ -1,6 +1,6 @@
 --[[
   store-meta.lua: not a script of its own; the backend puts it in front of
-  store-result.lua and store-many.lua, which both store metas this way.
+  store-many.lua and store-parts.lua, which both store metas this way.
 
   store_meta(key, meta, ttl) stores one task meta as Celery's Redis backend
   does: GET, never overwrite SUCCESS, else SETEX (SET when ttl is 0) and
