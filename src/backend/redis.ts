@@ -14,10 +14,9 @@
  * (lua/store-many.lua), and so are its chord part reports, each stored and
  * counted in its chord in one atomic step (lua/store-parts.lua).
  */
-import { readFileSync } from 'node:fs';
 import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, decodeJson, encodeJson, encodeJsonPython } from '../protocol/index.js';
-import { ensureConnected, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
+import { ensureConnected, luaSource, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
 import type { BackendOptions } from './index.js';
 import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
 
@@ -40,17 +39,9 @@ export interface RedisBackendOptions extends BackendOptions {
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
 
-const scripts = new Map<string, string>();
-
-function readLua(file: string): string {
-  let text = scripts.get(file);
-  if (text === undefined) scripts.set(file, (text = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8')));
-  return text;
-}
-
 /** A store script with the functions it uses in front of it (lua/store-meta.lua's store_meta, lua/store-part.lua's store_part). */
 function storeScript(...files: string[]): string {
-  return ['store-meta.lua', ...files].map(readLua).join('\n');
+  return ['store-meta.lua', ...files].map((f) => luaSource(import.meta.url, f)).join('\n');
 }
 
 interface ScriptedRedis extends Redis {
@@ -59,7 +50,6 @@ interface ScriptedRedis extends Redis {
   /** lua/store-many.lua: numKeys, KEYS, ARGV as that file describes. */
   celeriacStoreMany(numKeys: number, ...args: Array<string | number>): Promise<number[]>;
 }
-
 
 /** The Redis result backend. */
 export class RedisBackend implements ResultBackend {

@@ -165,8 +165,8 @@ export class RedisConsumer implements Consumer {
     await client.celeriacAck(layout.unacked, layout.unackedIndex, ...batch.flatMap((h) => [h.deliveryTag, h.score]));
     return [];
   });
-  private popArgsFor: string[] | null = null;
-  private popArgsCache: { keys: string[]; names: string[] } = { keys: [], names: [] };
+  /** The pop script's KEYS and queue-name ARGV, for the queue order they were made for. */
+  private popArgsCache: { order: string[]; keys: string[]; names: string[] } | null = null;
 
   constructor(
     private readonly host: ConsumerHost,
@@ -313,12 +313,11 @@ export class RedisConsumer implements Consumer {
   /** The pop script's KEYS and queue-name ARGV for the current order (made again only when the order changes). */
   private popArgs(): { keys: string[]; names: string[] } {
     const order = this.order;
-    if (this.popArgsFor !== order) {
+    if (this.popArgsCache?.order !== order) {
       const { layout } = this.host;
       const keys: string[] = [layout.unacked, layout.unackedIndex, layout.claim(this.id)];
       for (let s = 0; s < 4; s++) for (const q of order) keys.push(layout.list(q, s));
-      this.popArgsCache = { keys, names: order.map((q) => JSON.stringify(q)) };
-      this.popArgsFor = order;
+      this.popArgsCache = { order, keys, names: order.map((q) => JSON.stringify(q)) };
     }
     return this.popArgsCache;
   }

@@ -3,8 +3,8 @@
  * and defined on each ioredis connection as custom commands. ioredis sends
  * EVALSHA and falls back to EVAL when a server does not know the script yet.
  */
-import { readFileSync } from 'node:fs';
 import type { ChainableCommander, Redis } from 'ioredis';
+import { luaSource } from '../redis/index.js';
 
 type Arg = string | number;
 
@@ -46,21 +46,10 @@ const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys
   { name: 'celeriacReleaseLock', file: 'release-lock.lua', keys: 1 },
 ];
 
-const sources = new Map<string, string>();
-
-function source(file: string): string {
-  let text = sources.get(file);
-  if (text === undefined) {
-    text = readFileSync(new URL(`./lua/${file}`, import.meta.url), 'utf8');
-    sources.set(file, text);
-  }
-  return text;
-}
-
 /** Define the broker's scripts on a connection. */
 export function withBrokerScripts(redis: Redis): ScriptedRedis {
   for (const d of DEFINITIONS) {
-    redis.defineCommand(d.name, d.keys === undefined ? { lua: source(d.file) } : { lua: source(d.file), numberOfKeys: d.keys });
+    redis.defineCommand(d.name, d.keys === undefined ? { lua: luaSource(import.meta.url, d.file) } : { lua: luaSource(import.meta.url, d.file), numberOfKeys: d.keys });
   }
   return redis as ScriptedRedis;
 }

@@ -45,6 +45,12 @@ function message(queue: string, n: number) {
   return { id, message: encodeTaskMessage({ id, name: 'hot.task', args: [n], kwargs: {}, embed: emptyEmbed(), origin: 'hotpath-test', replyTo: 'hotpath-test' }), target: { queue } };
 }
 
+/** The first argument of every message queued in `list`, in the order they will be popped. */
+async function queuedArgs(list: string): Promise<number[]> {
+  const texts = await redis.lrange(`${PREFIX}${list}`, 0, -1);
+  return texts.reverse().map((t) => JSON.parse(Buffer.from((JSON.parse(t) as { body: string }).body, 'base64').toString())[0][0] as number);
+}
+
 function argOf(d: Delivery): number {
   return JSON.parse(d.message?.body ?? '[[-1]]')[0][0] as number;
 }
@@ -152,8 +158,7 @@ describe('publishing a batch (a chord header, a group)', () => {
       // (ioredis's auto-pipeline calls the command again on its pipeline: count the calls made on the connection.)
       const onClient = () => spy.mock.calls.filter((_, i) => spy.mock.contexts[i] === client);
       expect(onClient().map((c) => c.length - 2)).toEqual([1000, 1000, 500]);
-      const args = (await redis.lrange(`${PREFIX}batch-a`, 0, -1)).reverse().map((t) => JSON.parse(Buffer.from((JSON.parse(t) as { body: string }).body, 'base64').toString())[0][0] as number);
-      expect(args).toEqual(batch.map((_, i) => i));
+      expect(await queuedArgs('batch-a')).toEqual(batch.map((_, i) => i));
       // Alternating priorities: a call per change of list, and each list keeps its order.
       spy.mockClear();
       const mixed = Array.from({ length: 6 }, (_, i) => {
@@ -163,8 +168,7 @@ describe('publishing a batch (a chord header, a group)', () => {
       });
       await broker.publishMany(mixed);
       expect(onClient()).toHaveLength(6);
-      const step0 = (await redis.lrange(`${PREFIX}batch-b`, 0, -1)).reverse().map((t) => JSON.parse(Buffer.from((JSON.parse(t) as { body: string }).body, 'base64').toString())[0][0] as number);
-      expect(step0).toEqual([0, 2, 4]);
+      expect(await queuedArgs('batch-b')).toEqual([0, 2, 4]);
       expect(await redis.llen(`${PREFIX}batch-b\x06\x169`)).toBe(3);
     } finally {
       await broker.close();
