@@ -237,7 +237,8 @@ export class Celeriac implements TaskHost {
       embed: {
         callbacks: sigDicts(o.link),
         errbacks: sigDicts(o.link_error),
-        chain: (o.chain as SignatureDict[] | undefined)?.length ? (o.chain as SignatureDict[]).map(toDict) : null,
+        // A rest made by chainRest is sent as it is (its text is remembered for that array).
+        chain: (o.chain as SignatureDict[] | undefined)?.length ? chainDicts(o.chain as unknown[]) : null,
         chord: o.chord ? toDict(o.chord) : null,
       },
       eta,
@@ -292,6 +293,10 @@ export class Celeriac implements TaskHost {
 
 function toDict(s: unknown): SignatureDict {
   return s instanceof Signature ? s.toDict() : (s as SignatureDict);
+}
+
+function chainDicts(list: unknown[]): SignatureDict[] {
+  return list.every((s) => !(s instanceof Signature)) ? (list as SignatureDict[]) : list.map(toDict);
 }
 
 function sigDicts(v: unknown): SignatureDict[] | null {

@@ -31,6 +31,14 @@ export interface ConsumerHost {
   readonly log: RedisLogger;
   /** Longest idle wait between polls, ms. */
   readonly pollInterval: number;
+  /**
+   * How recently the consumer must have seen its queues empty for a message
+   * this process sends to them to be handed over before Redis replies (an
+   * eager take), ms. Publishers that send wake-ups would have woken it since;
+   * only a message from one that sends none (Python's) queued within this
+   * window can be overtaken.
+   */
+  readonly eagerTakeWindow: number;
   /** Seconds a claim key lives. */
   readonly claimTtl: number;
   /** A new connection for this consumer (not yet connected). */
@@ -151,6 +159,10 @@ export class RedisConsumer implements Consumer {
   private unsure: string | null = null;
   /** The loop waits for room (it holds prefetch deliveries). */
   private full = false;
+  /** The loop waits for messages: its last pop found every queue empty. */
+  private awaiting = false;
+  /** When (performance.now()) a pop or a take last found every queue empty. */
+  private seenEmpty = Number.NEGATIVE_INFINITY;
   /** Takes reserved and not ended (counted against the prefetch). */
   private taking = 0;
   /** Settled deliveries the application still counts against the prefetch (Consumer.hold). */
@@ -271,7 +283,12 @@ export class RedisConsumer implements Consumer {
           timedOut = false;
           continue;
         }
-        timedOut = await this.sleep(idle);
+        this.awaiting = true;
+        try {
+          timedOut = await this.sleep(idle);
+        } finally {
+          this.awaiting = false;
+        }
       } catch (err) {
         if (this.cancelled) break;
         if (this.conn.status !== 'ready') {
@@ -342,6 +359,7 @@ export class RedisConsumer implements Consumer {
       this.rotate(queue);
       taken.push(h);
     }
+    if (taken.length < count) this.seenEmpty = performance.now();
     this.hand(taken);
     return taken.length;
   }
@@ -420,6 +438,26 @@ export class RedisConsumer implements Consumer {
     if (this.cancelled || !this.queues.includes(queue) || this.room() <= 0) return false;
     this.taking++;
     return true;
+  }
+
+  /**
+   * @internal whether a reserved take may be eager: handed over before Redis
+   * replies, and taken even if messages wait. Only while the loop waits for
+   * messages, no wake-up came, and the queues were seen empty just now, so
+   * that it overtakes nothing but what a publisher sending no wake-ups
+   * queued within the host's eagerTakeWindow.
+   */
+  eager(): boolean {
+    return this.awaiting && !this.woken && !this.cancelled && performance.now() - this.seenEmpty < this.host.eagerTakeWindow;
+  }
+
+  /** @internal a take's reply: whether every queue was empty. Messages were waiting: look for them now. */
+  sawQueues(empty: boolean): void {
+    if (empty) this.seenEmpty = performance.now();
+    else {
+      this.seenEmpty = Number.NEGATIVE_INFINITY;
+      this.signal();
+    }
   }
 
   /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null. */

@@ -34,6 +34,14 @@ export interface RedisBrokerOptions extends BrokerOptions {
    * publishers are found by this poll. Default 50.
    */
   pollInterval?: number;
+  /**
+   * A chain step or callback a worker sends to a queue it consumes is handed
+   * to it before Redis replies when it saw that queue empty within this many
+   * ms and was not woken since; it may then overtake a message that a
+   * publisher sending no wake-ups (Python's) queued in that time. 0: never
+   * before the reply. Default 5.
+   */
+  eagerTakeWindow?: number;
   /** Seconds between visibility-timeout sweeps. Default: a quarter of `visibilityTimeout`, between 1 and 10 (kombu: about 10). */
   sweepInterval?: number;
   /** CLIENT SETNAME of the connections, followed by `:command`, `:subscriber` or `:consumer`. Default 'celeriac'. */
@@ -49,6 +57,7 @@ export interface ResolvedRedisBrokerOptions {
   readonly visibilityTimeout: number;
   readonly keyPrefix: string;
   readonly pollInterval: number;
+  readonly eagerTakeWindow: number;
   readonly sweepInterval: number;
   readonly connectionName: string;
   readonly logger: RedisLogger;
@@ -60,10 +69,13 @@ function resolve(options: RedisBrokerOptions): ResolvedRedisBrokerOptions {
   if (!(visibilityTimeout > 0)) throw new ConfigurationError(`visibilityTimeout must be a positive number of seconds, got ${visibilityTimeout}`);
   const pollInterval = options.pollInterval ?? 50;
   if (!(pollInterval >= 1)) throw new ConfigurationError(`pollInterval must be at least 1 ms, got ${pollInterval}`);
+  const eagerTakeWindow = options.eagerTakeWindow ?? 5;
+  if (!(eagerTakeWindow >= 0)) throw new ConfigurationError(`eagerTakeWindow must be at least 0 ms, got ${eagerTakeWindow}`);
   return Object.freeze({
     visibilityTimeout,
     keyPrefix: options.keyPrefix ?? '',
     pollInterval,
+    eagerTakeWindow,
     sweepInterval: options.sweepInterval ?? Math.min(10, Math.max(1, visibilityTimeout / 4)),
     connectionName: options.connectionName ?? 'celeriac',
     logger: options.logger ?? console,
@@ -116,6 +128,7 @@ export class RedisBroker implements Broker {
       client: this.client,
       log: this.options.logger,
       pollInterval: this.options.pollInterval,
+      eagerTakeWindow: this.options.eagerTakeWindow,
       claimTtl: Math.ceil(this.options.visibilityTimeout),
       openConsumerConnection: () =>
         withBrokerScripts(
@@ -222,6 +235,12 @@ export class RedisBroker implements Broker {
    * Publish with lua/take.lua: taken for `consumer` when nothing waits in the
    * queue, else pushed. A lost reply is settled by reading the take claim:
    * when it names this call, the message was taken.
+   *
+   * An eager take (the consumer saw its queues empty just now, see
+   * `RedisConsumer.eager`) is always taken and is handed to the consumer in
+   * the next turn, without waiting for the reply: the script is written
+   * before the consumer can ack it, on the same connection, so Redis records
+   * it first. A chain step then starts while Redis stores the step before.
    */
   private async take(consumer: RedisConsumer, queue: string, text: string, env: KombuEnvelope, body: string): Promise<void> {
     const l = this.layout;
@@ -231,17 +250,33 @@ export class RedisBroker implements Broker {
     const token = randomUUID();
     const score = epochSeconds();
     const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim];
-    let taken: boolean;
+    const eager = consumer.eager();
+    const record = { tag, queue, raw: text, score, env, body };
+    const call = this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0');
+    // The next turn: after this turn's writes (the script among them) have gone out.
+    if (eager) setImmediate(() => consumer.endTake(record));
+    let reply: number;
     try {
-      taken = (await this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token)) === 1;
+      reply = await call;
     } catch (err) {
-      taken = (await this.client.get(claim).catch(() => null)) === `${token}\n${tag}`;
+      const taken = (await this.client.get(claim).catch(() => null)) === `${token}\n${tag}`;
+      if (eager) {
+        // Handed over already: it runs. Failing its sender as well would leave a failed step before a running one.
+        if (!taken) this.options.logger.warn(`celeriac: task message ${tag} runs on this worker, but Redis did not record it (${(err as Error).message}); it is not delivered again if this worker dies before acking it`);
+        return;
+      }
       if (!taken) {
         consumer.endTake(null);
         throw err;
       }
+      reply = 1;
     }
-    consumer.endTake(taken ? { tag, queue, raw: text, score, env, body } : null);
+    if (eager) {
+      consumer.sawQueues(reply === 1);
+      return;
+    }
+    if (reply === 1) consumer.sawQueues(true);
+    consumer.endTake(reply === 1 ? record : null);
   }
 
   // ---- consuming ---------------------------------------------------------

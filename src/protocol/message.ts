@@ -97,6 +97,48 @@ export interface TaskSendSpec {
   now?: number;
 }
 
+/**
+ * A chain's rest is sent on with every step: in a long chain it is most of
+ * each message. A rest made by `chainRest` from a chain decoded here keeps the
+ * JSON text it arrived as, and `encodeTaskMessage` writes that text instead of
+ * encoding the signatures again (and the worker parsed them once already).
+ */
+const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData; length: number }>();
+const restTexts = new WeakMap<readonly SignatureDict[], string>();
+
+/** A random token no encoded value holds: where a rest's text goes into the body. */
+const REST_MARK = `__celeriac_rest_${randomUUID()}`;
+
+/**
+ * The rest of a decoded chain after its next step (`chain` less its last
+ * item), remembering its JSON text when the message body was laid out as
+ * `encodeTaskMessage` lays it out and nothing was added, removed or replaced
+ * since (the text is checked against what was decoded around it).
+ */
+export function chainRest(chain: readonly SignatureDict[]): SignatureDict[] {
+  const rest = chain.slice(0, -1);
+  const text = rest.length ? restText(chain) : null;
+  if (text !== null) restTexts.set(rest, text);
+  return rest;
+}
+
+function restText(chain: readonly SignatureDict[]): string | null {
+  const src = chainSources.get(chain);
+  if (!src || chain.length !== src.length) return null;
+  const { body, data } = src;
+  const e = data.embed;
+  let prefix: string;
+  let suffix: string;
+  try {
+    prefix = `[${JSON.stringify(data.args)},${JSON.stringify(data.kwargs)},{"callbacks":${JSON.stringify(e.callbacks)},"errbacks":${JSON.stringify(e.errbacks)},"chain":[`;
+    suffix = `,${JSON.stringify(chain[chain.length - 1])}],"chord":${JSON.stringify(e.chord)}}]`;
+  } catch {
+    return null;
+  }
+  if (body.length <= prefix.length + suffix.length || !body.startsWith(prefix) || !body.endsWith(suffix)) return null;
+  return `[${body.slice(prefix.length, body.length - suffix.length)}]`;
+}
+
 /** A decoded task message, ready for the worker. */
 export interface TaskRequestData {
   name: string;
@@ -144,10 +186,11 @@ export function encodeTaskMessage(spec: TaskSendSpec): WireMessage {
     priority: spec.priority ?? 0,
   };
   if (spec.expires) properties.expiration = String(Math.max(0, spec.expires.getTime() - now));
+  const rest = spec.embed.chain && restTexts.get(spec.embed.chain);
   return {
     headers,
     properties,
-    body: encodeJson([spec.args, spec.kwargs, spec.embed]),
+    body: rest ? encodeJson([spec.args, spec.kwargs, { ...spec.embed, chain: REST_MARK }]).replace(`"${REST_MARK}"`, () => rest) : encodeJson([spec.args, spec.kwargs, spec.embed]),
     contentType: JSON_CONTENT_TYPE,
     contentEncoding: 'utf-8',
   };
@@ -232,7 +275,7 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
     chord: e.chord === null || e.chord === undefined ? null : (checkSignatureDict(e.chord, 'chord'), e.chord as SignatureDict),
   };
   const headers = normaliseHeaders(h);
-  return {
+  const data: TaskRequestData = {
     name: headers.task,
     id: headers.id,
     args,
@@ -243,6 +286,8 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
     eta: parseCeleryTime(headers.eta),
     expires: parseCeleryTime(headers.expires),
   };
+  if (embed.chain && embed.chain.length > 1) chainSources.set(embed.chain, { body: msg.body, data, length: embed.chain.length });
+  return data;
 }
 
 function normaliseHeaders(h: Record<string, unknown>): TaskHeaders {

@@ -10,6 +10,7 @@ import {
   BackendError,
   ChordError,
   deserializeException,
+  chainRest,
   excRepr,
   serializeException,
   TaskRevokedError,
@@ -87,7 +88,7 @@ export class Continuation {
         if (plain.length) sent.push(new Group(plain, {}, this.app).applyInto(d, [value], {}, opts));
       }
       if (req.chain?.length) {
-        const rest = req.chain.slice(0, -1);
+        const rest = chainRest(req.chain);
         const next = fromDict(req.chain[req.chain.length - 1], this.app);
         sent.push(next.applyInto(d, [value], {}, { ...opts, ...(rest.length ? { chain: rest } : {}) }));
       }

@@ -2,8 +2,9 @@
  * The Redis hot path's shortcuts keep the guarantees of the long way round:
  * a message a worker sends to its own queue and takes at once (lua/take.lua)
  * is recorded as unacknowledged like a popped one, never jumps messages that
- * were waiting, and goes back to the queue when the consumer stops before
- * acking it; acks of one tick go out as one call; a backend on the broker's
+ * were waiting (unless handed over before the reply, and then only what was
+ * queued without a wake-up, which is delivered next), and goes back to the
+ * queue when the consumer stops before acking it; acks of one tick go out as one call; a backend on the broker's
  * URL shares its command connection; result stores of one turn are one
  * script call. Database 0 under the key prefix
  * `hotpath-test:` (only those keys are touched, and deleted afterwards).
@@ -55,15 +56,21 @@ function argOf(d: Delivery): number {
   return JSON.parse(d.message?.body ?? '[[-1]]')[0][0] as number;
 }
 
-/** A broker polling once a minute (only wake-ups and takes deliver soon) and a consumer of `queue`, both closed after `fn`. */
+type TestConsumer = { id: string; cancel(): Promise<void>; eager(): boolean };
+
+/**
+ * A broker polling once a minute (only wake-ups and takes deliver soon) and a consumer of `queue`, both closed after
+ * `fn`. Takes wait for Redis's reply unless `eagerTakeWindow` says otherwise.
+ */
 async function withConsumer(
   queue: string,
   prefetch: number,
-  fn: (t: { broker: RedisBroker; consumer: { id: string; cancel(): Promise<void> }; got: Delivery[] }) => Promise<void>,
+  fn: (t: { broker: RedisBroker; consumer: TestConsumer; got: Delivery[] }) => Promise<void>,
+  eagerTakeWindow = 0,
 ): Promise<void> {
-  const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000 });
+  const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000, eagerTakeWindow });
   const got: Delivery[] = [];
-  const consumer = (await broker.consume([queue], (d) => got.push(d), { prefetch })) as unknown as { id: string; cancel(): Promise<void> };
+  const consumer = (await broker.consume([queue], (d) => got.push(d), { prefetch })) as unknown as TestConsumer;
   try {
     await fn({ broker, consumer, got });
   } finally {
@@ -130,6 +137,64 @@ describe('taking a message published to a queue this process consumes', () => {
       expect(env.headers?.redelivered).toBe(true);
       expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
     });
+  });
+
+  it('is handed over before Redis replies when the consumer saw its queue empty just now, and recorded all the same', async () => {
+    await withConsumer(
+      'take-f',
+      4,
+      async ({ broker, consumer, got }) => {
+        await until('the consumer idle after finding its queue empty', () => consumer.eager());
+        const client = (broker as unknown as { client: { celeriacTake: (...a: unknown[]) => Promise<number> } }).client;
+        const real = client.celeriacTake;
+        let replied = false;
+        // The reply to the take comes 300 ms late. (Auto-pipelining calls the method again on its pipeline: passed through.)
+        const spy = vi.spyOn(client, 'celeriacTake').mockImplementation(async function (this: unknown, ...a: unknown[]) {
+          if (this !== client) return real.apply(this, a);
+          const r = await real.apply(client, a);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          replied = true;
+          return r;
+        });
+        try {
+          const m = message('take-f', 5);
+          const sending = broker.publishMany([m], { takeLocally: true });
+          await until('the delivery', () => got.length === 1);
+          expect(replied).toBe(false);
+          // Recorded before any ack can reach Redis: the script went out first on the same connection.
+          const entry = JSON.parse((await redis.hget(`${PREFIX}unacked`, got[0].deliveryTag)) ?? 'null') as [Record<string, unknown>, string, string] | null;
+          expect(entry?.[2]).toBe('take-f');
+          await sending;
+          expect(replied).toBe(true);
+          expect(await redis.llen(`${PREFIX}take-f`)).toBe(0);
+          await got[0].ack();
+          expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+        } finally {
+          spy.mockRestore();
+        }
+      },
+      60_000,
+    );
+  });
+
+  it('handed over before the reply, it may overtake a message queued without a wake-up meanwhile, which is then delivered at once', async () => {
+    await withConsumer(
+      'take-g',
+      4,
+      async ({ broker, consumer, got }) => {
+        await until('the consumer idle after finding its queue empty', () => consumer.eager());
+        const waiting = message('take-g', 1);
+        await redis.lpush(`${PREFIX}take-g`, JSON.stringify(toEnvelope(waiting.message, '', 'take-g')));
+        await broker.publishMany([message('take-g', 2)], { takeLocally: true });
+        // The consumer polls once a minute: only the reply saying a message was waiting makes it look now.
+        await until('both deliveries', () => got.length === 2);
+        expect(got.map(argOf)).toEqual([2, 1]);
+        await Promise.all(got.map((d) => d.ack()));
+        expect(await redis.llen(`${PREFIX}take-g`)).toBe(0);
+        expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+      },
+      60_000,
+    );
   });
 
   it('without takeLocally, a publish is a plain push even with a local consumer (no take claim is written)', async () => {

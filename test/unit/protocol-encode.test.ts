@@ -42,6 +42,7 @@ import {
   TaskRevokedError,
   JS_EXCEPTION_MODULE,
   type ExceptionInfo,
+  type SignatureDict,
   type WireMessage,
 } from '../../src/protocol/index.js';
 import { fixedClock, makeWireApp, type Published } from '../support/wire-capture.js';
@@ -681,5 +682,42 @@ describe('a message encoded by celeriac reads back the same', () => {
     expect(req.kwargs).toEqual({ y: 2 });
     expect(req.embed).toEqual({ callbacks: [sig], errbacks: null, chain: [sig], chord: null });
     expect(req.properties).toEqual({ correlation_id: 'a1', reply_to: 'rt', delivery_mode: 2, priority: 7 });
+  });
+});
+
+describe('a chain step sends the rest of its chain on as the text it came in', () => {
+  const step = (i: number): SignatureDict => ({ task: 'wp_tasks.add', args: [i], kwargs: {}, options: { task_id: `s${i}`, note: 'é \u2028 "q"' }, subtask_type: null, immutable: false, chord_size: null });
+  const spec = (chain: SignatureDict[], args: unknown[] = [1, 2]) => ({ name: 'wp_tasks.add', id: 'a1', args, kwargs: { k: [1, { x: null }] }, embed: { callbacks: null, errbacks: [step(99)], chain, chord: step(98) }, origin: 'o', replyTo: 'rt' });
+
+  it('the next step’s body is byte for byte the body encoded from the signatures, and its rest decodes to them', async () => {
+    const { decodeTaskMessage, chainRest } = await import('../../src/protocol/index.js');
+    const data = decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3, 4].map(step))));
+    const rest = chainRest(data.embed.chain ?? []);
+    expect(rest).toEqual([1, 2, 3].map(step));
+    const next = { ...spec(rest, [7]), id: 'a2' };
+    const body = encodeTaskMessage(next).body;
+    expect(body).toBe(encodeTaskMessage({ ...next, embed: { ...next.embed, chain: [...rest] } }).body);
+    expect(decodeTaskMessage(encodeTaskMessage(next)).embed.chain).toEqual([1, 2, 3].map(step));
+  });
+
+  it('a chain whose array was changed after decoding, or a body laid out otherwise (Python’s separators), is encoded from the signatures', async () => {
+    const { decodeTaskMessage, chainRest } = await import('../../src/protocol/index.js');
+    const changed = decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3, 4].map(step))));
+    changed.embed.chain?.shift();
+    const rest = chainRest(changed.embed.chain ?? []);
+    expect(decodeTaskMessage(encodeTaskMessage(spec(rest))).embed.chain).toEqual([2, 3].map(step));
+
+    const msg = encodeTaskMessage(spec([1, 2, 3].map(step)));
+    const python = decodeTaskMessage({ ...msg, body: encodeJsonPython(decodeJson(msg.body)) });
+    const pyRest = chainRest(python.embed.chain ?? []);
+    expect(decodeTaskMessage(encodeTaskMessage(spec(pyRest))).embed.chain).toEqual([1, 2].map(step));
+  });
+
+  it('args the task changed in place do not confuse it', async () => {
+    const { decodeTaskMessage, chainRest } = await import('../../src/protocol/index.js');
+    const data = decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3].map(step), [{ n: 1 }])));
+    (data.args[0] as { n: number }).n = 123456;
+    const rest = chainRest(data.embed.chain ?? []);
+    expect(decodeTaskMessage(encodeTaskMessage(spec(rest))).embed.chain).toEqual([1, 2].map(step));
   });
 });

@@ -6,7 +6,9 @@
   never pushed. The state afterwards is the one a push followed by that
   consumer's pop leaves, in one round trip instead of two (a chain step sent
   by a worker to its own queue). When messages are waiting it is pushed as
-  publish.lua pushes it, behind them.
+  publish.lua pushes it, behind them, unless ARGV[9] is "1": the publisher
+  hands it to its consumer before the reply comes (an eager take), so it is
+  taken whatever waits, and the reply says that something did.
 
   KEYS[1..4]  the queue's lists for priority steps 0, 3, 6, 9
   KEYS[5]     unacked
@@ -21,11 +23,18 @@
   ARGV[6]     the queue's name as a JSON string literal
   ARGV[7]     claim key TTL in seconds
   ARGV[8]     claim token
+  ARGV[9]     "1": take it even when messages are waiting (eager), else "0"
 
-  Returns 1 when taken, 0 when pushed.
+  Returns 1 when taken with nothing waiting, 0 when pushed, 2 when taken
+  eagerly while messages were waiting.
 ]]
+local taken = 1
 for i = 1, 4 do
   if redis.call('LLEN', KEYS[i]) > 0 then
+    if ARGV[9] == '1' then
+      taken = 2
+      break
+    end
     local n = redis.call('LPUSH', KEYS[tonumber(ARGV[2])], ARGV[1])
     if n == 1 then redis.call('PUBLISH', ARGV[3], '1') end
     return 0
@@ -34,4 +43,4 @@ end
 redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[5], ARGV[4], '[' .. ARGV[1] .. ', "", ' .. ARGV[6] .. ']')
 redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
-return 1
+return taken
