@@ -4,7 +4,7 @@
  * ack emulation. Messages do not survive the process; everything else follows
  * the Broker contract.
  */
-import { fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
+import { encodeEnvelope, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import { topicMatches, type BroadcastMessage, type Broker, type ConsumeOptions, type Consumer, type Delivery, type PublishTarget } from './types.js';
 import { PRIORITY_STEPS, priorityStep } from './priority.js';
 
@@ -94,7 +94,7 @@ export class MemoryBroker implements Broker {
   private push(message: WireMessage, target: PublishTarget): void {
     if (this.closed) throw new Error('memory broker is closed');
     const env = toEnvelope(message, target.exchange ?? '', target.routingKey ?? target.queue);
-    this.queue(target.queue).lists[priorityStep(env.properties.priority)].push(JSON.stringify(env));
+    this.queue(target.queue).lists[priorityStep(env.properties.priority)].push(encodeEnvelope(env));
   }
 
   /** Put raw message text on a queue as-is (tests use this for malformed input). */
@@ -217,7 +217,7 @@ export class MemoryBroker implements Broker {
   }
 
   async broadcast(exchange: string, routingKey: string, message: WireMessage): Promise<void> {
-    const text = JSON.stringify(toEnvelope(message, exchange, routingKey));
+    const text = encodeEnvelope(toEnvelope(message, exchange, routingKey));
     for (const s of [...this.subscribers]) {
       if (s.exchange !== exchange || !topicMatches(s.pattern, routingKey)) continue;
       const m = fromEnvelope(parseEnvelope(text));

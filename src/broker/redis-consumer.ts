@@ -113,8 +113,8 @@ class Held implements Delivery {
     readonly raw: string,
     /** The unacked_index score this record was made with. */
     readonly score: string,
-    /** The envelope `raw` was written from and its decoded body, when this process made it (a take): not parsed again. */
-    made?: { env: KombuEnvelope; body: string },
+    /** The envelope `raw` was written from and the message it carries, when this process made it (a take): not parsed again. */
+    made?: { env: KombuEnvelope; message: WireMessage },
   ) {
     let message: WireMessage | null = null;
     let error: Error | null = null;
@@ -122,7 +122,8 @@ class Held implements Delivery {
     try {
       const env = made?.env ?? parseEnvelope(raw);
       redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
-      message = fromEnvelope(env, made?.body);
+      message = fromEnvelope(env, made?.message.body);
+      if (made?.message.prepared) message.prepared = made.message.prepared;
     } catch (err) {
       error = err instanceof Error ? err : new MalformedMessageError(String(err));
     }
@@ -461,7 +462,7 @@ export class RedisConsumer implements Consumer {
   }
 
   /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null. */
-  endTake(taken: { tag: string; queue: string; raw: string; score: string; env: KombuEnvelope; body: string } | null): void {
+  endTake(taken: { tag: string; queue: string; raw: string; score: string; env: KombuEnvelope; message: WireMessage } | null): void {
     if (--this.taking === 0) this.takesOver?.();
     if (taken) this.hand([new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken)]);
     // Not taken: it was pushed behind waiting messages; look for them.

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ConfigurationError, encodeJson, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
+import { ConfigurationError, encodeEnvelope, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
@@ -192,13 +192,13 @@ export class RedisBroker implements Broker {
         replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
         binding.add(bindKey);
       }
-      const text = encodeJson(env);
+      const text = encodeEnvelope(env);
       const list = this.layout.list(target.queue, priorityStep(env.properties.priority));
       const id = options.once ? message.headers.id : undefined;
       const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
       if (taker) {
         flush();
-        replies.push(this.take(taker, target.queue, text, env, message.body));
+        replies.push(this.take(taker, target.queue, text, env, message));
       } else if (typeof id === 'string') {
         flush();
         replies.push(this.publishOnce(list, id, text, target.queue));
@@ -242,7 +242,7 @@ export class RedisBroker implements Broker {
    * before the consumer can ack it, on the same connection, so Redis records
    * it first. A chain step then starts while Redis stores the step before.
    */
-  private async take(consumer: RedisConsumer, queue: string, text: string, env: KombuEnvelope, body: string): Promise<void> {
+  private async take(consumer: RedisConsumer, queue: string, text: string, env: KombuEnvelope, message: WireMessage): Promise<void> {
     const l = this.layout;
     const tag = env.properties.delivery_tag;
     const step = priorityStep(env.properties.priority);
@@ -251,7 +251,7 @@ export class RedisBroker implements Broker {
     const score = epochSeconds();
     const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim];
     const eager = consumer.eager();
-    const record = { tag, queue, raw: text, score, env, body };
+    const record = { tag, queue, raw: text, score, env, message };
     const call = this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0');
     // The next turn: after this turn's writes (the script among them) have gone out.
     if (eager) setImmediate(() => consumer.endTake(record));
@@ -423,7 +423,7 @@ export class RedisBroker implements Broker {
 
   async broadcast(exchange: string, routingKey: string, message: WireMessage): Promise<void> {
     if (this.closed) throw new ConfigurationError('The Redis broker is closed');
-    await this.client.publish(this.layout.fanoutChannel(exchange, routingKey), encodeJson(toEnvelope(message, exchange, routingKey)));
+    await this.client.publish(this.layout.fanoutChannel(exchange, routingKey), encodeEnvelope(toEnvelope(message, exchange, routingKey)));
   }
 
   async subscribe(exchange: string, pattern: string, onMessage: (m: BroadcastMessage) => void): Promise<() => Promise<void>> {

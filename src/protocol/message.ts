@@ -69,6 +69,8 @@ export interface WireMessage {
   body: string;
   contentType: string;
   contentEncoding: string;
+  /** @internal set by encodeTaskMessage when a chain's rest went into `body` as text (see chainRest). */
+  prepared?: PreparedBody;
 }
 
 /** What the sender decides; `encodeTaskMessage` turns it into a WireMessage. */
@@ -101,42 +103,63 @@ export interface TaskSendSpec {
  * A chain's rest is sent on with every step: in a long chain it is most of
  * each message. A rest made by `chainRest` from a chain decoded here keeps the
  * JSON text it arrived as, and `encodeTaskMessage` writes that text instead of
- * encoding the signatures again (and the worker parsed them once already).
+ * encoding the signatures again. A message whose rest went in as text carries
+ * its body without it (`WireMessage.prepared`), so the worker that takes the
+ * message it sent itself does not parse the rest again either.
  */
-const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData; length: number }>();
-const restTexts = new WeakMap<readonly SignatureDict[], string>();
+const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData }>();
+const chainTexts = new WeakMap<readonly SignatureDict[], { text: string; length: number }>();
 
 /** A random token no encoded value holds: where a rest's text goes into the body. */
 const REST_MARK = `__celeriac_rest_${randomUUID()}`;
 
 /**
  * The rest of a decoded chain after its next step (`chain` less its last
- * item), remembering its JSON text when the message body was laid out as
- * `encodeTaskMessage` lays it out and nothing was added, removed or replaced
- * since (the text is checked against what was decoded around it).
+ * item), remembering its JSON text when the chain's own text is known and
+ * nothing was added or removed since (the text is checked against what was
+ * decoded around it).
  */
 export function chainRest(chain: readonly SignatureDict[]): SignatureDict[] {
   const rest = chain.slice(0, -1);
-  const text = rest.length ? restText(chain) : null;
-  if (text !== null) restTexts.set(rest, text);
+  if (!rest.length) return rest;
+  const text = chainText(chain);
+  if (text === null) return rest;
+  let tail: string;
+  try {
+    tail = `,${JSON.stringify(chain[chain.length - 1])}]`;
+  } catch {
+    return rest;
+  }
+  if (text.endsWith(tail)) chainTexts.set(rest, { text: `${text.slice(0, text.length - tail.length)}]`, length: rest.length });
   return rest;
 }
 
-function restText(chain: readonly SignatureDict[]): string | null {
+/** The JSON text of a chain array: made by chainRest, or cut from the body it was decoded from when laid out as encodeTaskMessage lays it out. */
+function chainText(chain: readonly SignatureDict[]): string | null {
+  const known = chainTexts.get(chain);
+  if (known) return known.length === chain.length ? known.text : null;
   const src = chainSources.get(chain);
-  if (!src || chain.length !== src.length) return null;
+  if (!src) return null;
   const { body, data } = src;
   const e = data.embed;
   let prefix: string;
   let suffix: string;
   try {
-    prefix = `[${JSON.stringify(data.args)},${JSON.stringify(data.kwargs)},{"callbacks":${JSON.stringify(e.callbacks)},"errbacks":${JSON.stringify(e.errbacks)},"chain":[`;
-    suffix = `,${JSON.stringify(chain[chain.length - 1])}],"chord":${JSON.stringify(e.chord)}}]`;
+    prefix = `[${JSON.stringify(data.args)},${JSON.stringify(data.kwargs)},{"callbacks":${JSON.stringify(e.callbacks)},"errbacks":${JSON.stringify(e.errbacks)},"chain":`;
+    suffix = `,"chord":${JSON.stringify(e.chord)}}]`;
   } catch {
     return null;
   }
   if (body.length <= prefix.length + suffix.length || !body.startsWith(prefix) || !body.endsWith(suffix)) return null;
-  return `[${body.slice(prefix.length, body.length - suffix.length)}]`;
+  const text = body.slice(prefix.length, body.length - suffix.length);
+  chainTexts.set(chain, { text, length: chain.length });
+  return text;
+}
+
+/** The body of a message whose chain rest went in as text: the body with the rest marked, and the rest. */
+export interface PreparedBody {
+  readonly head: string;
+  readonly chain: SignatureDict[];
 }
 
 /** A decoded task message, ready for the worker. */
@@ -186,11 +209,17 @@ export function encodeTaskMessage(spec: TaskSendSpec): WireMessage {
     priority: spec.priority ?? 0,
   };
   if (spec.expires) properties.expiration = String(Math.max(0, spec.expires.getTime() - now));
-  const rest = spec.embed.chain && restTexts.get(spec.embed.chain);
+  const chain = spec.embed.chain;
+  const rest = chain && chainTexts.get(chain);
+  if (chain && rest && rest.length === chain.length) {
+    const head = encodeJson([spec.args, spec.kwargs, { ...spec.embed, chain: REST_MARK }]);
+    const body = head.replace(`"${REST_MARK}"`, () => rest.text);
+    return { headers, properties, body, contentType: JSON_CONTENT_TYPE, contentEncoding: 'utf-8', prepared: { head, chain } };
+  }
   return {
     headers,
     properties,
-    body: rest ? encodeJson([spec.args, spec.kwargs, { ...spec.embed, chain: REST_MARK }]).replace(`"${REST_MARK}"`, () => rest) : encodeJson([spec.args, spec.kwargs, spec.embed]),
+    body: encodeJson([spec.args, spec.kwargs, spec.embed]),
     contentType: JSON_CONTENT_TYPE,
     contentEncoding: 'utf-8',
   };
@@ -241,7 +270,7 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
   }
   let body: unknown;
   try {
-    body = decodeJson(msg.body);
+    body = decodeJson(msg.prepared ? msg.prepared.head : msg.body);
   } catch (err) {
     throw new MalformedMessageError(`body is not valid JSON: ${(err as Error).message}`, { cause: err });
   }
@@ -268,6 +297,7 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
   if (!Array.isArray(args)) throw new MalformedMessageError('args must be a list');
   const kw = kwargs === null || kwargs === undefined ? {} : asObject(kwargs, 'kwargs');
   const e = rawEmbed === null || rawEmbed === undefined ? {} : asObject(rawEmbed, 'embed');
+  if (msg.prepared && e.chain === REST_MARK) e.chain = msg.prepared.chain;
   const embed: Embed = {
     callbacks: sigList(e.callbacks, 'callbacks'),
     errbacks: sigList(e.errbacks, 'errbacks'),
@@ -286,7 +316,7 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
     eta: parseCeleryTime(headers.eta),
     expires: parseCeleryTime(headers.expires),
   };
-  if (embed.chain && embed.chain.length > 1) chainSources.set(embed.chain, { body: msg.body, data, length: embed.chain.length });
+  if (embed.chain && embed.chain.length > 1 && !msg.prepared) chainSources.set(embed.chain, { body: msg.body, data });
   return data;
 }
 

@@ -31,6 +31,7 @@ import type { TaskRequest } from '../../src/worker/request.js';
 import {
   decodeJson,
   deserializeException,
+  encodeJson,
   encodeJsonPython,
   encodeTaskMessage,
   emptyEmbed,
@@ -233,6 +234,19 @@ describe('the Redis envelope (kombu virtual transport) matches Celery’s', () =
       expect(env.properties.expiration === undefined).toBe(celery.properties.expiration === undefined);
       expect(decodeJson(Buffer.from(env.body, 'base64').toString('utf8'))).toEqual(p.body);
       expect(theirs[i].redis_key.startsWith(p.target.queue)).toBe(true);
+    }
+  });
+});
+
+describe('an envelope’s JSON text', () => {
+  it('is what encoding the envelope as a whole writes, for small and large bodies, with any header values', async () => {
+    const { encodeEnvelope, toEnvelope, parseEnvelope } = await import('../../src/protocol/index.js');
+    for (const size of [0, 10, 300, 100_000]) {
+      const msg = encodeTaskMessage({ name: 't', id: `id-${size}`, args: ['x'.repeat(size), 'é"\\\n'], kwargs: {}, embed: emptyEmbed(), origin: 'o', replyTo: 'r', extraHeaders: { big: 2n ** 70n, q: '"' } });
+      const env = toEnvelope(msg, 'ex', 'rk');
+      const text = encodeEnvelope(env);
+      expect(text).toBe(encodeJson(env));
+      expect(parseEnvelope(text)).toEqual(parseEnvelope(encodeJson(env)));
     }
   });
 });
