@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { BuildInfo } from './build.js';
 import type { Machine } from './machine.js';
-import type { Sample, Sizes, Workload } from './runner.js';
+import { SUBMISSIONS, type Sample, type Sizes, type Workload } from './runner.js';
 import { spread, type Spread } from './stats.js';
 import { SYSTEMS, type Availability, type SystemName, type Transport, type WorkerConfig } from './systems.js';
 
@@ -311,7 +311,7 @@ export function writeReport(d: ReportData): string {
   L.push('## Configuration', '');
   L.push(
     `Sizes: W1 ${fmt(d.sizes.w1)} tasks (twice: enqueued then drained, and enqueued while the worker runs); W2 ${fmt(d.sizes.w2)} round trips after ${d.sizes.w2warmup} unmeasured; ` +
-      `W3 a chord of ${fmt(d.sizes.w3)}; W4 a chain of ${fmt(d.sizes.w4)} (W3 and W4 each after an unmeasured one of 10). ` +
+      `W3 a chord of ${fmt(d.sizes.w3)}; W4 a chain of ${fmt(d.sizes.w4)} (W3 and W4 each after an unmeasured one of 10, and each the median of ${SUBMISSIONS} submissions per config-run). ` +
       `Calibration runs (for “best of” by calibration): W1 ${fmt(d.calSizes.w1)}, W2 ${fmt(d.calSizes.w2)}, W3 ${fmt(d.calSizes.w3)}, W4 ${fmt(d.calSizes.w4)}.`,
     '',
   );
