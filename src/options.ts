@@ -66,7 +66,8 @@ export interface CeleriacOptions {
    * RabbitMQ"): `maxPriority` (amqp, default none: queues without
    * `x-max-priority`), `timeout` (amqp, default 30), `connectTimeout` (amqp,
    * default 10), `connectionName` (default 'celeriac'), `tls` (amqps, default
-   * Node's). The transport's warnings (reconnects, declaration mismatches) go
+   * Node's), `eagerTakeWindow` (redis, milliseconds, default 5: see the
+   * README's "A step for itself"). The transport's warnings (reconnects, declaration mismatches) go
    * to `logger`. Default: every setting at its default.
    */
   brokerOptions?: BrokerConnectionOptions;
@@ -116,6 +117,14 @@ export interface ResolvedBrokerOptions {
   readonly connectTimeout: number;
   readonly connectionName: string;
   readonly tls: BrokerConnectionOptions['tls'];
+  /** Milliseconds (redis). */
+  readonly eagerTakeWindow: number;
+}
+
+function eagerTakeWindow(v: number | undefined): number {
+  const x = v ?? 5;
+  if (!(typeof x === 'number' && x >= 0 && Number.isFinite(x))) throw new ConfigurationError(`brokerOptions.eagerTakeWindow must be 0 or more milliseconds, got ${x}`);
+  return x;
 }
 
 function resolveBrokerOptions(o: BrokerConnectionOptions = {}): ResolvedBrokerOptions {
@@ -134,6 +143,7 @@ function resolveBrokerOptions(o: BrokerConnectionOptions = {}): ResolvedBrokerOp
     connectTimeout: seconds('connectTimeout', o.connectTimeout, 10),
     connectionName: o.connectionName ?? 'celeriac',
     tls: o.tls === undefined ? undefined : Object.freeze({ ...o.tls }),
+    eagerTakeWindow: eagerTakeWindow(o.eagerTakeWindow),
   });
 }
 

@@ -36,6 +36,14 @@ export interface BrokerConnectionOptions {
   timeout?: number;
   /** amqp: seconds to open one TCP/TLS connection (one attempt; failed attempts are retried until `timeout`). Default 10. */
   connectTimeout?: number;
+  /**
+   * redis: milliseconds. A chain step or callback a worker sends to a queue it
+   * consumes starts without waiting for Redis's reply when the worker found
+   * that queue empty within this time and was not woken since; it may then
+   * overtake a message that a publisher sending no wake-ups (Python's) queued
+   * meanwhile. 0: always wait for the reply. Default 5.
+   */
+  eagerTakeWindow?: number;
   /** amqp, redis: the connection name RabbitMQ and Redis show (`rabbitmqctl list_connections`, CLIENT LIST), followed by the connection's role. Default 'celeriac'. */
   connectionName?: string;
   /** amqps: TLS options (`ca`, `cert`, `key`, `servername`, `rejectUnauthorized`, …). Default: Node's defaults. */

@@ -19,13 +19,13 @@ function captureLogger(): Logger & { lines: Array<{ level: string; obj: object; 
 describe('resolution', () => {
   it('fills in the defaults: no maxPriority, timeout 30 s, connectTimeout 10 s, connection name celeriac', () => {
     const app = new Celeriac({ broker: 'amqp://127.0.0.1/' });
-    expect(app.conf.brokerOptions).toEqual({ maxPriority: undefined, timeout: 30, connectTimeout: 10, connectionName: 'celeriac', tls: undefined });
+    expect(app.conf.brokerOptions).toEqual({ maxPriority: undefined, timeout: 30, connectTimeout: 10, connectionName: 'celeriac', tls: undefined, eagerTakeWindow: 5 });
     expect(Object.isFrozen(app.conf.brokerOptions)).toBe(true);
   });
 
   it('keeps what is given', () => {
-    const app = new Celeriac({ broker: 'amqp://127.0.0.1/', brokerOptions: { maxPriority: 10, timeout: 5, connectTimeout: 2, connectionName: 'billing', tls: { servername: 'mq.example' } } });
-    expect(app.conf.brokerOptions).toEqual({ maxPriority: 10, timeout: 5, connectTimeout: 2, connectionName: 'billing', tls: { servername: 'mq.example' } });
+    const app = new Celeriac({ broker: 'amqp://127.0.0.1/', brokerOptions: { maxPriority: 10, timeout: 5, connectTimeout: 2, connectionName: 'billing', tls: { servername: 'mq.example' }, eagerTakeWindow: 0 } });
+    expect(app.conf.brokerOptions).toEqual({ maxPriority: 10, timeout: 5, connectTimeout: 2, connectionName: 'billing', tls: { servername: 'mq.example' }, eagerTakeWindow: 0 });
   });
 
   it.each([0, 256, 2.5, -1])('refuses maxPriority %s at construction with a ConfigurationError', (maxPriority) => {
@@ -40,6 +40,19 @@ describe('resolution', () => {
     ['connectTimeout', Number.POSITIVE_INFINITY],
   ])('refuses %s %s at construction', (name, value) => {
     expect(() => new Celeriac({ brokerOptions: { [name]: value } })).toThrow(new RegExp(`brokerOptions\\.${name} must be a positive number of seconds`));
+  });
+
+  it.each([-1, Number.NaN, Number.POSITIVE_INFINITY])('refuses eagerTakeWindow %s at construction', (eagerTakeWindow) => {
+    expect(() => new Celeriac({ brokerOptions: { eagerTakeWindow } })).toThrow(/brokerOptions\.eagerTakeWindow must be 0 or more milliseconds/);
+  });
+
+  it('createBroker hands it to the Redis transport (no connection is made)', async () => {
+    const b = await createBroker('redis://127.0.0.1:1/0', { eagerTakeWindow: 0 });
+    expect((b as unknown as { options: { eagerTakeWindow: number } }).options.eagerTakeWindow).toBe(0);
+    const dflt = await createBroker('redis://127.0.0.1:1/0');
+    expect((dflt as unknown as { options: { eagerTakeWindow: number } }).options.eagerTakeWindow).toBe(5);
+    await b.close();
+    await dflt.close();
   });
 });
 
