@@ -107,8 +107,19 @@ export interface TaskSendSpec {
  * its body without it (`WireMessage.prepared`), so the worker that takes the
  * message it sent itself does not parse the rest again either.
  */
-const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData }>();
-const chainTexts = new WeakMap<readonly SignatureDict[], { text: string; length: number }>();
+const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData; items: readonly SignatureDict[] }>();
+const chainTexts = new WeakMap<readonly SignatureDict[], { text: string; items: readonly SignatureDict[] }>();
+
+/**
+ * Whether a chain array still holds the signatures its text was taken for
+ * (none added, removed or replaced; a signature changed in place is not
+ * seen, and goes on as it arrived).
+ */
+function unchanged(chain: readonly SignatureDict[], items: readonly SignatureDict[]): boolean {
+  if (chain.length !== items.length) return false;
+  for (let i = 0; i < items.length; i++) if (chain[i] !== items[i]) return false;
+  return true;
+}
 
 /** A random token no encoded value holds: where a rest's text goes into the body. */
 const REST_MARK = `__celeriac_rest_${randomUUID()}`;
@@ -130,16 +141,16 @@ export function chainRest(chain: readonly SignatureDict[]): SignatureDict[] {
   } catch {
     return rest;
   }
-  if (text.endsWith(tail)) chainTexts.set(rest, { text: `${text.slice(0, text.length - tail.length)}]`, length: rest.length });
+  if (text.endsWith(tail)) chainTexts.set(rest, { text: `${text.slice(0, text.length - tail.length)}]`, items: rest.slice() });
   return rest;
 }
 
 /** The JSON text of a chain array: made by chainRest, or cut from the body it was decoded from when laid out as encodeTaskMessage lays it out. */
 function chainText(chain: readonly SignatureDict[]): string | null {
   const known = chainTexts.get(chain);
-  if (known) return known.length === chain.length ? known.text : null;
+  if (known) return unchanged(chain, known.items) ? known.text : null;
   const src = chainSources.get(chain);
-  if (!src) return null;
+  if (!src || !unchanged(chain, src.items)) return null;
   const { body, data } = src;
   const e = data.embed;
   let prefix: string;
@@ -152,7 +163,7 @@ function chainText(chain: readonly SignatureDict[]): string | null {
   }
   if (body.length <= prefix.length + suffix.length || !body.startsWith(prefix) || !body.endsWith(suffix)) return null;
   const text = body.slice(prefix.length, body.length - suffix.length);
-  chainTexts.set(chain, { text, length: chain.length });
+  chainTexts.set(chain, { text, items: src.items });
   return text;
 }
 
@@ -211,7 +222,7 @@ export function encodeTaskMessage(spec: TaskSendSpec): WireMessage {
   if (spec.expires) properties.expiration = String(Math.max(0, spec.expires.getTime() - now));
   const chain = spec.embed.chain;
   const rest = chain && chainTexts.get(chain);
-  if (chain && rest && rest.length === chain.length) {
+  if (chain && rest && unchanged(chain, rest.items)) {
     const head = encodeJson([spec.args, spec.kwargs, { ...spec.embed, chain: REST_MARK }]);
     const body = head.replace(`"${REST_MARK}"`, () => rest.text);
     return { headers, properties, body, contentType: JSON_CONTENT_TYPE, contentEncoding: 'utf-8', prepared: { head, chain } };
@@ -316,7 +327,7 @@ export function decodeTaskMessage(msg: WireMessage): TaskRequestData {
     eta: parseCeleryTime(headers.eta),
     expires: parseCeleryTime(headers.expires),
   };
-  if (embed.chain && embed.chain.length > 1 && !msg.prepared) chainSources.set(embed.chain, { body: msg.body, data });
+  if (embed.chain && embed.chain.length > 1 && !msg.prepared) chainSources.set(embed.chain, { body: msg.body, data, items: embed.chain.slice() });
   return data;
 }
 

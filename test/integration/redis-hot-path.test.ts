@@ -197,6 +197,27 @@ describe('taking a message published to a queue this process consumes', () => {
     );
   });
 
+  it('handed over before the reply to a consumer that stops first, it goes back to the queue, not lost and not delivered', async () => {
+    await withConsumer(
+      'take-h',
+      4,
+      async ({ broker, consumer, got }) => {
+        await until('the consumer idle after finding its queue empty', () => consumer.eager());
+        const m = message('take-h', 3);
+        const sending = broker.publishMany([m], { takeLocally: true });
+        // The hand-over is due in the next turn; the consumer stops before it.
+        const stopping = consumer.cancel();
+        await Promise.all([sending, stopping]);
+        expect(got).toHaveLength(0);
+        const back = await redis.lrange(`${PREFIX}take-h`, 0, -1);
+        expect(back.map((t) => parseEnvelope(t).headers?.id)).toEqual([m.id]);
+        expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+        expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
+      },
+      60_000,
+    );
+  });
+
   it('without takeLocally, a publish is a plain push even with a local consumer (no take claim is written)', async () => {
     await withConsumer('take-e', 4, async ({ broker, consumer, got }) => {
       const claim = `${PREFIX}_celeriac.claim.${consumer.id}.take`;

@@ -714,12 +714,21 @@ describe('a chain step sends the rest of its chain on as the text it came in', (
     expect(decodeTaskMessage(encodeTaskMessage(next)).embed.chain).toEqual([1, 2, 3].map(step));
   });
 
-  it('a chain whose array was changed after decoding, or a body laid out otherwise (Python’s separators), is encoded from the signatures', async () => {
+  it('a chain whose array was changed after decoding (a step removed or replaced), or a body laid out otherwise (Python’s separators), is encoded from the signatures', async () => {
     const { decodeTaskMessage, chainRest } = await import('../../src/protocol/index.js');
     const changed = decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3, 4].map(step))));
     changed.embed.chain?.shift();
     const rest = chainRest(changed.embed.chain ?? []);
     expect(decodeTaskMessage(encodeTaskMessage(spec(rest))).embed.chain).toEqual([2, 3].map(step));
+
+    const replaced = decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3, 4].map(step))));
+    if (replaced.embed.chain) replaced.embed.chain[1] = step(20);
+    expect(decodeTaskMessage(encodeTaskMessage(spec(chainRest(replaced.embed.chain ?? [])))).embed.chain).toEqual([1, 20, 3].map(step));
+
+    // And again one step on: the rest of a rest that was changed before it is sent on.
+    const next = decodeTaskMessage(encodeTaskMessage({ ...spec(chainRest(decodeTaskMessage(encodeTaskMessage(spec([1, 2, 3, 4].map(step)))).embed.chain ?? [])), id: 'a2' }));
+    if (next.embed.chain) next.embed.chain[0] = step(10);
+    expect(decodeTaskMessage(encodeTaskMessage(spec(chainRest(next.embed.chain ?? [])))).embed.chain).toEqual([10, 2].map(step));
 
     const msg = encodeTaskMessage(spec([1, 2, 3].map(step)));
     const python = decodeTaskMessage({ ...msg, body: encodeJsonPython(decodeJson(msg.body)) });
