@@ -57,6 +57,8 @@ function argOf(d: Delivery): number {
 }
 
 type TestConsumer = { id: string; cancel(): Promise<void>; eager(): boolean };
+/** What a test gets from withConsumer. */
+type ConsumerTest = { broker: RedisBroker; consumer: TestConsumer; got: Delivery[] };
 
 /**
  * A broker polling once a minute (only wake-ups and takes deliver soon) and a consumer of `queue`, both closed after
@@ -65,7 +67,7 @@ type TestConsumer = { id: string; cancel(): Promise<void>; eager(): boolean };
 async function withConsumer(
   queue: string,
   prefetch: number,
-  fn: (t: { broker: RedisBroker; consumer: TestConsumer; got: Delivery[] }) => Promise<void>,
+  fn: (t: ConsumerTest) => Promise<void>,
   eagerTakeWindow = 0,
 ): Promise<void> {
   const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000, eagerTakeWindow });
@@ -77,6 +79,19 @@ async function withConsumer(
     await consumer.cancel();
     await broker.close();
   }
+}
+
+/** withConsumer with eager takes on (a window of a minute), once the consumer has found its queue empty and waits. */
+async function withIdleConsumer(queue: string, fn: (t: ConsumerTest) => Promise<void>): Promise<void> {
+  await withConsumer(
+    queue,
+    4,
+    async (t) => {
+      await until('the consumer idle after finding its queue empty', () => t.consumer.eager());
+      await fn(t);
+    },
+    60_000,
+  );
 }
 
 describe('taking a message published to a queue this process consumes', () => {
@@ -98,16 +113,27 @@ describe('taking a message published to a queue this process consumes', () => {
     });
   });
 
+  /** A message pushed by a publisher that sends no wake-up (as Python's), then one taken locally; the arguments in delivery order. */
+  async function behindUnseen(queue: string, { broker, got }: ConsumerTest): Promise<number[]> {
+    await redis.lpush(`${PREFIX}${queue}`, JSON.stringify(toEnvelope(message(queue, 1).message, '', queue)));
+    await broker.publishMany([message(queue, 2)], { takeLocally: true });
+    // The consumer polls once a minute: only a wake-up or a take's reply makes it look now.
+    await until('both deliveries', () => got.length === 2);
+    await Promise.all(got.map((d) => d.ack()));
+    expect(await redis.llen(`${PREFIX}${queue}`)).toBe(0);
+    expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+    return got.map(argOf);
+  }
+
   it('is pushed behind messages already waiting, which are delivered first', async () => {
-    await withConsumer('take-b', 4, async ({ broker, got }) => {
-      // A publisher that sends no wake-up (as Python's): the consumer, polling once a minute, has not seen it.
-      const waiting = message('take-b', 1);
-      await redis.lpush(`${PREFIX}take-b`, JSON.stringify(toEnvelope(waiting.message, '', 'take-b')));
-      await broker.publishMany([message('take-b', 2)], { takeLocally: true });
-      await until('both deliveries', () => got.length === 2);
-      expect(got.map(argOf)).toEqual([1, 2]);
-      await Promise.all(got.map((d) => d.ack()));
-      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+    await withConsumer('take-b', 4, async (t) => {
+      expect(await behindUnseen('take-b', t)).toEqual([1, 2]);
+    });
+  });
+
+  it('handed over before the reply, it may overtake a message queued without a wake-up meanwhile, which is then delivered at once', async () => {
+    await withIdleConsumer('take-g', async (t) => {
+      expect(await behindUnseen('take-g', t)).toEqual([2, 1]);
     });
   });
 
@@ -140,82 +166,50 @@ describe('taking a message published to a queue this process consumes', () => {
   });
 
   it('is handed over before Redis replies when the consumer saw its queue empty just now, and recorded all the same', async () => {
-    await withConsumer(
-      'take-f',
-      4,
-      async ({ broker, consumer, got }) => {
-        await until('the consumer idle after finding its queue empty', () => consumer.eager());
-        const client = (broker as unknown as { client: { celeriacTake: (...a: unknown[]) => Promise<number> } }).client;
-        const real = client.celeriacTake;
-        let replied = false;
-        // The reply to the take comes 300 ms late. (Auto-pipelining calls the method again on its pipeline: passed through.)
-        const spy = vi.spyOn(client, 'celeriacTake').mockImplementation(async function (this: unknown, ...a: unknown[]) {
-          if (this !== client) return real.apply(this, a);
-          const r = await real.apply(client, a);
-          await new Promise((resolve) => setTimeout(resolve, 300));
-          replied = true;
-          return r;
-        });
-        try {
-          const m = message('take-f', 5);
-          const sending = broker.publishMany([m], { takeLocally: true });
-          await until('the delivery', () => got.length === 1);
-          expect(replied).toBe(false);
-          // Recorded before any ack can reach Redis: the script went out first on the same connection.
-          const entry = JSON.parse((await redis.hget(`${PREFIX}unacked`, got[0].deliveryTag)) ?? 'null') as [Record<string, unknown>, string, string] | null;
-          expect(entry?.[2]).toBe('take-f');
-          await sending;
-          expect(replied).toBe(true);
-          expect(await redis.llen(`${PREFIX}take-f`)).toBe(0);
-          await got[0].ack();
-          expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
-        } finally {
-          spy.mockRestore();
-        }
-      },
-      60_000,
-    );
-  });
-
-  it('handed over before the reply, it may overtake a message queued without a wake-up meanwhile, which is then delivered at once', async () => {
-    await withConsumer(
-      'take-g',
-      4,
-      async ({ broker, consumer, got }) => {
-        await until('the consumer idle after finding its queue empty', () => consumer.eager());
-        const waiting = message('take-g', 1);
-        await redis.lpush(`${PREFIX}take-g`, JSON.stringify(toEnvelope(waiting.message, '', 'take-g')));
-        await broker.publishMany([message('take-g', 2)], { takeLocally: true });
-        // The consumer polls once a minute: only the reply saying a message was waiting makes it look now.
-        await until('both deliveries', () => got.length === 2);
-        expect(got.map(argOf)).toEqual([2, 1]);
-        await Promise.all(got.map((d) => d.ack()));
-        expect(await redis.llen(`${PREFIX}take-g`)).toBe(0);
+    await withIdleConsumer('take-f', async ({ broker, got }) => {
+      const client = (broker as unknown as { client: { celeriacTake: (...a: unknown[]) => Promise<number> } }).client;
+      const real = client.celeriacTake;
+      let replied = false;
+      // The reply to the take comes 300 ms late. (Auto-pipelining calls the method again on its pipeline: passed through.)
+      const spy = vi.spyOn(client, 'celeriacTake').mockImplementation(async function (this: unknown, ...a: unknown[]) {
+        if (this !== client) return real.apply(this, a);
+        const r = await real.apply(client, a);
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        replied = true;
+        return r;
+      });
+      try {
+        const m = message('take-f', 5);
+        const sending = broker.publishMany([m], { takeLocally: true });
+        await until('the delivery', () => got.length === 1);
+        expect(replied).toBe(false);
+        // Recorded before any ack can reach Redis: the script went out first on the same connection.
+        const entry = JSON.parse((await redis.hget(`${PREFIX}unacked`, got[0].deliveryTag)) ?? 'null') as [Record<string, unknown>, string, string] | null;
+        expect(entry?.[2]).toBe('take-f');
+        await sending;
+        expect(replied).toBe(true);
+        expect(await redis.llen(`${PREFIX}take-f`)).toBe(0);
+        await got[0].ack();
         expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
-      },
-      60_000,
-    );
+      } finally {
+        spy.mockRestore();
+      }
+    });
   });
 
   it('handed over before the reply to a consumer that stops first, it goes back to the queue, not lost and not delivered', async () => {
-    await withConsumer(
-      'take-h',
-      4,
-      async ({ broker, consumer, got }) => {
-        await until('the consumer idle after finding its queue empty', () => consumer.eager());
-        const m = message('take-h', 3);
-        const sending = broker.publishMany([m], { takeLocally: true });
-        // The hand-over is due in the next turn; the consumer stops before it.
-        const stopping = consumer.cancel();
-        await Promise.all([sending, stopping]);
-        expect(got).toHaveLength(0);
-        const back = await redis.lrange(`${PREFIX}take-h`, 0, -1);
-        expect(back.map((t) => parseEnvelope(t).headers?.id)).toEqual([m.id]);
-        expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
-        expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
-      },
-      60_000,
-    );
+    await withIdleConsumer('take-h', async ({ broker, consumer, got }) => {
+      const m = message('take-h', 3);
+      const sending = broker.publishMany([m], { takeLocally: true });
+      // The hand-over is due in the next turn; the consumer stops before it.
+      const stopping = consumer.cancel();
+      await Promise.all([sending, stopping]);
+      expect(got).toHaveLength(0);
+      const back = await redis.lrange(`${PREFIX}take-h`, 0, -1);
+      expect(back.map((t) => parseEnvelope(t).headers?.id)).toEqual([m.id]);
+      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+      expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
+    });
   });
 
   it('without takeLocally, a publish is a plain push even with a local consumer (no take claim is written)', async () => {
