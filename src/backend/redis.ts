@@ -78,10 +78,19 @@ export class RedisBackend implements ResultBackend {
     const flags = await this.client.celeriacStoreMany(batch.length, ...batch.map((b) => b.key), this.resultExpires, ...batch.map((b) => b.text));
     return flags.map((f) => Number(f) === 1);
   });
-  /** Chord part reports, one script call per event-loop turn, each part stored and counted in turn. */
-  private readonly parts = new TurnBatch<{ keys: string[]; args: string[] }, Array<string | number>>((batch) =>
-    this.client.celeriacStoreParts(batch.length * 6, ...batch.flatMap((b) => b.keys), this.resultExpires, ...batch.flatMap((b) => b.args)),
-  );
+  /** Chord part reports, one script call per event-loop turn, each part stored and counted in turn; a chord's keys go once. */
+  private readonly parts = new TurnBatch<{ key: string; groupId: string; args: string[] }, Array<string | number>>((batch) => {
+    const chords = new Map<string, number>();
+    const args: string[] = [];
+    for (const b of batch) {
+      let c = chords.get(b.groupId);
+      if (c === undefined) chords.set(b.groupId, (c = chords.size + 1));
+      args.push(...b.args, String(c));
+    }
+    const keys = batch.map((b) => b.key);
+    for (const g of chords.keys()) keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
+    return this.client.celeriacStoreParts(keys.length, ...keys, this.resultExpires, batch.length, ...args);
+  });
   /** SUBSCRIBE/UNSUBSCRIBE in flight per channel, so that they reach Redis in call order. */
   private readonly pending = new Map<string, Promise<unknown>>();
 
@@ -123,12 +132,14 @@ export class RedisBackend implements ResultBackend {
   async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
     const text = encodeJson(meta);
     if (!chordPart) return { stored: await this.stores.add({ key: this.taskKey(meta.task_id), text }), chord: null };
-    const g = chordPart.groupId;
-    const keys = [this.taskKey(meta.task_id), this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d')];
     // The member carries the result as stored: decode the meta text so that it matches a later read.
     const stored = decodeJson(text) as TaskMeta;
     const member = encodeJsonPython([1, meta.task_id, meta.status, stored.result]);
-    const reply = await this.parts.add({ keys, args: [text, meta.task_id, member, chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex), chordPart.redelivered ? '1' : '0'] });
+    const reply = await this.parts.add({
+      key: this.taskKey(meta.task_id),
+      groupId: chordPart.groupId,
+      args: [text, meta.task_id, member, chordPart.groupIndex === null ? '+inf' : String(chordPart.groupIndex), chordPart.redelivered ? '1' : '0'],
+    });
     const written = Number(reply[0]) === 1;
     if (Number(reply[1]) !== 1) return { stored: written, chord: { ready: false } };
     const parts: ChordPart[] = reply.slice(2).map((m) => {

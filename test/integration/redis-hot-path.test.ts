@@ -326,13 +326,45 @@ describe('chord part reports of one event-loop turn', () => {
       expect(outcomes.map((o) => o.chord?.ready)).toEqual([false, false, true]);
       expect(outcomes[2].chord).toEqual({ ready: true, parts: ids.map((id, i) => ({ id, state: 'SUCCESS', result: 10 * i })) });
       for (const [i, id] of ids.entries()) expect(await backend.getMeta(id)).toMatchObject({ status: 'SUCCESS', result: 10 * i });
-      expect(calls.mock.calls.filter((_, i) => calls.mock.contexts[i] === client).map((c) => c[0])).toEqual([18]);
+      // Three meta keys and the chord's five keys, once.
+      expect(calls.mock.calls.filter((_, i) => calls.mock.contexts[i] === client).map((c) => c[0])).toEqual([8]);
+      // The chord's keys expire with the results (refreshed once, after the last part of the call).
+      for (const suffix of ['.j', '.p', '.d']) {
+        const ttl = await redis.ttl(`${PREFIX}celery-taskset-meta-${gid}${suffix}`);
+        expect(ttl).toBeGreaterThan(86_000);
+      }
       // The same part reported again (a copy, not redelivered) counts once and completes nothing.
       const again = await backend.store(meta(ids[1], 10), { groupId: gid, groupIndex: 1 });
       expect(again.chord).toEqual({ ready: false });
       await backend.chordDone(gid);
     } finally {
       calls.mockRestore();
+      await backend.close();
+    }
+  });
+
+  it('of two chords interleaved in one turn are each counted in their own chord', async () => {
+    const backend = new RedisBackend(URL, { keyPrefix: PREFIX, logger: quiet });
+    try {
+      await backend.connect();
+      const [ga, gb] = [newTaskId(), newTaskId()];
+      await backend.setChordSize(ga, 2);
+      await backend.setChordSize(gb, 2);
+      const a = [newTaskId(), newTaskId()];
+      const b = [newTaskId(), newTaskId()];
+      const meta = (id: string, result: number) => ({ status: 'SUCCESS', result, traceback: null, children: [], date_done: null, task_id: id });
+      const outcomes = await Promise.all([
+        backend.store(meta(a[0], 1), { groupId: ga, groupIndex: 0 }),
+        backend.store(meta(b[1], 20), { groupId: gb, groupIndex: 1 }),
+        backend.store(meta(b[0], 10), { groupId: gb, groupIndex: 0 }),
+        backend.store(meta(a[1], 2), { groupId: ga, groupIndex: 1 }),
+      ]);
+      expect(outcomes.map((o) => o.chord?.ready)).toEqual([false, false, true, true]);
+      expect(outcomes[2].chord).toEqual({ ready: true, parts: [{ id: b[0], state: 'SUCCESS', result: 10 }, { id: b[1], state: 'SUCCESS', result: 20 }] });
+      expect(outcomes[3].chord).toEqual({ ready: true, parts: [{ id: a[0], state: 'SUCCESS', result: 1 }, { id: a[1], state: 'SUCCESS', result: 2 }] });
+      await backend.chordDone(ga);
+      await backend.chordDone(gb);
+    } finally {
       await backend.close();
     }
   });

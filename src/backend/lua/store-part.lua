@@ -6,7 +6,9 @@
   of a chord header part as Celery's Redis backend does (store_meta: GET,
   never overwrite SUCCESS, SETEX + PUBLISH) and counts the part in its chord
   in the same atomic step (Celery's on_chord_part_return, made atomic and
-  idempotent). G is the chord's group id:
+  idempotent). The caller refreshes the expiry of the chord's keys (once per
+  chord per call: the script is atomic, so the keys end as if each part had
+  refreshed them). G is the chord's group id:
 
   keys[1]  celery-task-meta-<id>
   keys[2]  celery-taskset-meta-<G>.j  zset of parts: member [1, id, state, result], score = group index
@@ -41,9 +43,6 @@ local function store_part(keys, meta, ttl, id, member, score, redelivered)
   local count = redis.call('ZCARD', j)
   local extra = tonumber(redis.call('GET', t) or '0') or 0
   local size = redis.call('GET', s)
-  if ttl > 0 then
-    for _, k in ipairs({ j, t, s, p, d }) do redis.call('EXPIRE', k, ttl) end
-  end
   if not size then return { stored, 0 } end
 
   local ready = false
