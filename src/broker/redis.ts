@@ -20,7 +20,7 @@ import { ConfigurationError, encodeEnvelope, fromEnvelope, parseEnvelope, toEnve
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
-import { epochSeconds, RedisConsumer, type ConsumerHost } from './redis-consumer.js';
+import { RedisConsumer, unackedScore, type ConsumerHost } from './redis-consumer.js';
 import { RedisLayout, replyQueueBinding, topicGlobs } from './redis-layout.js';
 import { sweepUnacked } from './redis-sweep.js';
 import { withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
@@ -130,6 +130,7 @@ export class RedisBroker implements Broker {
       pollInterval: this.options.pollInterval,
       eagerTakeWindow: this.options.eagerTakeWindow,
       claimTtl: Math.ceil(this.options.visibilityTimeout),
+      visibilityTimeout: this.options.visibilityTimeout,
       openConsumerConnection: () =>
         withBrokerScripts(
           openRedis(url, `${this.options.connectionName}:consumer`, this.options.logger, {
@@ -248,7 +249,7 @@ export class RedisBroker implements Broker {
     const step = priorityStep(env.properties.priority);
     const claim = consumer.takeClaim();
     const token = randomUUID();
-    const score = epochSeconds();
+    const score = unackedScore(this.options.visibilityTimeout);
     const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim];
     const eager = consumer.eager();
     const record = { tag, queue, raw: text, score, env, message };
