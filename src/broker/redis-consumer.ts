@@ -56,9 +56,9 @@ const MAX_BATCH = 64;
 /** Backoff after a failed pop: from 100 ms, doubling, up to 5 s. */
 const MAX_BACKOFF = 5000;
 
-/** The current time as kombu writes it in unacked_index: epoch seconds, float. */
-export function epochSeconds(): string {
-  return String((performance.timeOrigin + performance.now()) / 1000);
+/** The current time in epoch seconds, with a fraction (kombu's time()). */
+export function epochSeconds(): number {
+  return (performance.timeOrigin + performance.now()) / 1000;
 }
 
 /**
@@ -74,8 +74,8 @@ export function epochSeconds(): string {
  * or more the ack's ownership check (ack.lua) still tells the two apart.
  */
 export function unackedScore(visibilityTimeout: number): string {
-  const now = (performance.timeOrigin + performance.now()) / 1000;
-  return visibilityTimeout >= 1 ? String(Math.ceil(now)) : String(now);
+  const now = epochSeconds();
+  return String(visibilityTimeout >= 1 ? Math.ceil(now) : now);
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -480,12 +480,10 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null. */
+  /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null (pushed; sawQueues looks for what waits). */
   endTake(taken: { tag: string; queue: string; raw: string; score: string; env: KombuEnvelope; message: WireMessage } | null): void {
     if (--this.taking === 0) this.takesOver?.();
     if (taken) this.hand([new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken)]);
-    // Not taken: it was pushed behind waiting messages; look for them.
-    else this.signal();
   }
 
   /** @internal the key take.lua writes "<token>\n<tag>" to. */

@@ -49,7 +49,8 @@ const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys
 /** Define the broker's scripts on a connection. */
 export function withBrokerScripts(redis: Redis): ScriptedRedis {
   for (const d of DEFINITIONS) {
-    redis.defineCommand(d.name, d.keys === undefined ? { lua: luaSource(import.meta.url, d.file) } : { lua: luaSource(import.meta.url, d.file), numberOfKeys: d.keys });
+    const lua = luaSource(import.meta.url, d.file);
+    redis.defineCommand(d.name, d.keys === undefined ? { lua } : { lua, numberOfKeys: d.keys });
   }
   return redis as ScriptedRedis;
 }

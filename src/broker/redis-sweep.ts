@@ -39,7 +39,7 @@ export async function sweepUnacked(client: ScriptedRedis, layout: RedisLayout, v
   if ((await client.set(layout.unackedMutex, token, 'PX', MUTEX_EXPIRE_MS, 'NX')) !== 'OK') return 0;
   let restored = 0;
   try {
-    const ceil = Number(epochSeconds()) - visibilityTimeout;
+    const ceil = epochSeconds() - visibilityTimeout;
     for (let round = 0; round < 1000; round++) {
       const flat = await client.zrevrangebyscore(layout.unackedIndex, ceil, 0, 'WITHSCORES', 'LIMIT', 0, SWEEP_BATCH);
       if (flat.length === 0) break;

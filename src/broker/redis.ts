@@ -267,17 +267,16 @@ export class RedisBroker implements Broker {
         return;
       }
       if (!taken) {
+        // Neither taken nor known to be pushed: no eager take until a pop has looked again.
+        consumer.sawQueues(false);
         consumer.endTake(null);
         throw err;
       }
       reply = 1;
     }
-    if (eager) {
-      consumer.sawQueues(reply === 1);
-      return;
-    }
-    if (reply === 1) consumer.sawQueues(true);
-    consumer.endTake(reply === 1 ? record : null);
+    // 1: taken with every queue empty; 0 (pushed) or 2 (taken eagerly): messages were waiting.
+    consumer.sawQueues(reply === 1);
+    if (!eager) consumer.endTake(reply === 1 ? record : null);
   }
 
   // ---- consuming ---------------------------------------------------------
