@@ -115,6 +115,44 @@ export function rawPriorityStep(raw: string): number {
   }
 }
 
+/** A message a publisher handed to a consumer (lua/hand.lua). */
+export interface HandedMessage {
+  tag: string;
+  score: string;
+  queue: string;
+  raw: string;
+}
+
+/** Read what hand.lua sends on a push channel: "<tag>\n<score>\n<queue JSON>\n<envelope>"; null when unreadable. */
+export function parseHanded(payload: string): HandedMessage | null {
+  const a = payload.indexOf('\n');
+  const b = a < 0 ? -1 : payload.indexOf('\n', a + 1);
+  const c = b < 0 ? -1 : payload.indexOf('\n', b + 1);
+  if (c < 0) return null;
+  let queue: unknown;
+  try {
+    queue = JSON.parse(payload.slice(b + 1, c));
+  } catch {
+    return null;
+  }
+  if (typeof queue !== 'string') return null;
+  return { tag: payload.slice(0, a), score: payload.slice(a + 1, b), queue, raw: payload.slice(c + 1) };
+}
+
+/**
+ * Give a handed message that nobody will run back to its queue, at the
+ * consumer-near end (it was first), unmarked (it was never delivered). If
+ * that fails, the visibility timeout restores it.
+ */
+export async function restoreHanded(host: Pick<ConsumerHost, 'layout' | 'client' | 'log'>, m: HandedMessage): Promise<void> {
+  const { layout, client } = host;
+  try {
+    await client.celeriacRestore(layout.unacked, layout.unackedIndex, layout.list(m.queue, rawPriorityStep(m.raw)), m.tag, m.score, m.raw, 'R', layout.wakeChannel(m.queue));
+  } catch (err) {
+    host.log.warn(`celeriac: a message handed to a stopped consumer could not be given back now (${(err as Error).message}); the visibility timeout will restore it`);
+  }
+}
+
 /** A message this consumer took, delivered or not yet. */
 class Held implements Delivery {
   readonly message: WireMessage | null;
@@ -199,6 +237,10 @@ export class RedisConsumer implements Consumer {
   });
   /** The pop script's KEYS and queue-name ARGV, for the queue order they were made for. */
   private popArgsCache: { order: string[]; keys: string[]; names: string[] } | null = null;
+  /** How many more messages publishers may hand this consumer under its registration (see lua/hand.lua), as far as it knows. */
+  private handRoom = 0;
+  /** Delivery tags of the last messages handed to this consumer (a handed message is delivered once, however it arrives). */
+  private readonly handed = new Set<string>();
 
   constructor(
     private readonly host: ConsumerHost,
@@ -294,7 +336,7 @@ export class RedisConsumer implements Consumer {
         }
         this.woken = false;
         const want = Math.min(room, MAX_BATCH);
-        const n = await this.pop(want);
+        const n = await this.pop(want, room);
         backoff = 0;
         offline = false;
         if (n > 0 && timedOut) idle = 1;
@@ -354,20 +396,26 @@ export class RedisConsumer implements Consumer {
       const { layout } = this.host;
       const keys: string[] = [layout.unacked, layout.unackedIndex, layout.claim(this.id)];
       for (let s = 0; s < 4; s++) for (const q of order) keys.push(layout.list(q, s));
+      keys.push(layout.idle(this.id));
+      for (const q of order) keys.push(layout.idlers(q));
       this.popArgsCache = { order, keys, names: order.map((q) => JSON.stringify(q)) };
     }
     return this.popArgsCache;
   }
 
-  /** Take up to `count` messages and deliver them; returns how many. */
-  private async pop(count: number): Promise<number> {
+  /**
+   * Take up to `count` messages and deliver them; returns how many. When it
+   * found the queues empty, the script registers the consumer as idle with
+   * the `room` left, for publishers to hand it messages (lua/hand.lua).
+   */
+  private async pop(count: number, room: number): Promise<number> {
     const order = this.order;
     const { keys, names } = this.popArgs();
     const token = `${this.id}:${++this.seq}`;
     const score = unackedScore(this.host.visibilityTimeout);
     let reply: Array<string | number>;
     try {
-      reply = await this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names));
+      reply = await this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names, room, this.id));
     } catch (err) {
       this.unsure = token;
       throw err;
@@ -380,6 +428,7 @@ export class RedisConsumer implements Consumer {
       taken.push(h);
     }
     if (taken.length < count) this.seenEmpty = performance.now();
+    this.handRoom = taken.length < count ? room - taken.length : 0;
     this.hand(taken);
     return taken.length;
   }
@@ -451,6 +500,65 @@ export class RedisConsumer implements Consumer {
       return { raw: inner, queue };
     }
     return null;
+  }
+
+  /**
+   * @internal a message a publisher handed to this consumer (lua/hand.lua),
+   * as it came on the push channel. It was recorded for this consumer in
+   * `unacked`; a consumer that is stopping gives it back to its queue.
+   */
+  handedOver(payload: string): void {
+    const m = parseHanded(payload);
+    if (!m || !this.queues.includes(m.queue)) {
+      this.host.log.warn(`celeriac: ignoring an unreadable message handed to consumer ${this.id}`);
+      return;
+    }
+    if (this.handed.has(m.tag)) return;
+    this.remember(m.tag);
+    if (this.cancelled) {
+      void restoreHanded(this.host, m);
+      return;
+    }
+    this.hand([new Held(this, m.tag, m.queue, m.raw, m.score)]);
+    // Its registration is used up: look again now (a pop registers it again), not at the next poll.
+    if (--this.handRoom <= 0) this.signal();
+  }
+
+  private remember(tag: string): void {
+    this.handed.add(tag);
+    if (this.handed.size > 256) for (const t of this.handed) {
+      this.handed.delete(t);
+      break;
+    }
+  }
+
+  /**
+   * @internal the push channel was down for a while (its connection came
+   * back): deliver what publishers handed this consumer meanwhile, found
+   * through its push claim and still recorded for it in `unacked`.
+   */
+  async recoverHanded(): Promise<void> {
+    if (this.cancelled) return;
+    const { layout } = this.host;
+    const entries = await this.host.client.lrange(layout.pushClaim(this.id), 0, -1);
+    const missed = entries.map((e) => e.split(' ')).filter(([tag]) => tag && !this.handed.has(tag));
+    if (!missed.length) return;
+    const pipe = this.host.client.pipeline();
+    for (const [tag] of missed) pipe.hget(layout.unacked, tag).zscore(layout.unackedIndex, tag);
+    const res = (await pipe.exec()) ?? [];
+    const taken: Held[] = [];
+    missed.forEach(([tag, score], i) => {
+      const entry = res[2 * i]?.[1];
+      const current = res[2 * i + 1]?.[1];
+      // Still recorded with the score it was handed with: nobody settled or restored it since.
+      if (typeof entry !== 'string' || typeof current !== 'string' || Number(current) !== Number(score) || this.handed.has(tag)) return;
+      const found = this.unpackEntry(entry);
+      if (!found) return;
+      this.remember(tag);
+      taken.push(new Held(this, tag, found.queue, found.raw, score));
+    });
+    if (taken.length) this.host.log.warn(`celeriac: recovered ${taken.length} message(s) handed to this consumer while its push channel was down`);
+    this.hand(taken);
   }
 
   /** @internal room for one message published in this process to take directly (lua/take.lua); reserve it. */
@@ -532,6 +640,14 @@ export class RedisConsumer implements Consumer {
     return h.settling;
   }
 
+  /** Drop the idle registration, so that publishers stop handing this consumer messages (those on their way are given back). */
+  private async unregister(): Promise<void> {
+    const { layout } = this.host;
+    const pipe = this.conn.pipeline().del(layout.idle(this.id));
+    for (const q of this.queues) pipe.srem(layout.idlers(q), this.id);
+    await pipe.exec().catch(() => undefined);
+  }
+
   /**
    * Stop: wait for the loop, let settles in flight finish, then give every
    * unsettled message back with RPUSH (consumer-near end), marked
@@ -544,6 +660,7 @@ export class RedisConsumer implements Consumer {
     this.signal();
     this.cancelling = (async () => {
       await this.loop;
+      await this.unregister();
       if (this.unsure !== null) {
         try {
           await this.recover(this.unsure);
@@ -582,7 +699,7 @@ export class RedisConsumer implements Consumer {
       }
       this.held.clear();
       await this.host.release(this).catch(() => undefined);
-      await this.conn.del(this.host.layout.claim(this.id)).catch(() => undefined);
+      await this.conn.del(this.host.layout.claim(this.id), this.host.layout.pushClaim(this.id)).catch(() => undefined);
       await shutdown(this.conn);
     })();
     return this.cancelling;

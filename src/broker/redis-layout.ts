@@ -67,6 +67,26 @@ export class RedisLayout {
     return `${this.prefix}_celeriac.sent.${taskId}`;
   }
 
+  /** celeriac's registration of an idle consumer: how many messages it takes pushed (see lua/hand.lua). */
+  idle(consumerId: string): string {
+    return `${this.prefix}_celeriac.idle.${consumerId}`;
+  }
+
+  /** celeriac's set of the consumers of a queue registered as idle (see lua/hand.lua). */
+  idlers(queue: string): string {
+    return `${this.prefix}_celeriac.idlers.${queue}`;
+  }
+
+  /** celeriac's channel a publisher hands a consumer messages on (see lua/hand.lua). */
+  pushChannel(consumerId: string): string {
+    return `${this.prefix}_celeriac.push/${this.db}/${consumerId}`;
+  }
+
+  /** celeriac's list of the last messages handed to a consumer, "<tag> <score>" (see lua/hand.lua). */
+  pushClaim(consumerId: string): string {
+    return `${this.prefix}_celeriac.pushed.${consumerId}`;
+  }
+
   /** celeriac's per-consumer claim key (see lua/pop.lua). */
   claim(consumerId: string): string {
     return `${this.prefix}_celeriac.claim.${consumerId}`;

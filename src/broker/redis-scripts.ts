@@ -16,7 +16,9 @@ export interface BrokerScripts {
   celeriacPublish(list: string, wake: string, ...envelopes: string[]): Promise<number>;
   /** lua/publish-once.lua: list, sent marker, envelope, wake channel, marker TTL (s). */
   celeriacPublishOnce(list: string, marker: string, envelope: string, wake: string, ttl: number): Promise<number>;
-  /** lua/take.lua: numKeys (7), then KEYS and ARGV as that file describes. */
+  /** lua/hand.lua: numKeys (7), then KEYS and ARGV as that file describes. */
+  celeriacHand(numKeys: number, ...args: Arg[]): Promise<number>;
+  /** lua/take.lua: numKeys (8), then KEYS and ARGV as that file describes. */
   celeriacTake(numKeys: number, ...args: Arg[]): Promise<number>;
   /** lua/ack.lua: unacked, unacked_index, then tag, score pairs. */
   celeriacAck(unacked: string, index: string, ...tagScorePairs: string[]): Promise<number>;
@@ -42,6 +44,7 @@ const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys
   { name: 'celeriacPublishOnce', file: 'publish-once.lua', keys: 2 },
   { name: 'celeriacAck', file: 'ack.lua', keys: 2 },
   { name: 'celeriacTake', file: 'take.lua' },
+  { name: 'celeriacHand', file: 'hand.lua' },
   { name: 'celeriacRestore', file: 'restore.lua', keys: 3 },
   { name: 'celeriacReleaseLock', file: 'release-lock.lua', keys: 1 },
 ];

@@ -20,7 +20,7 @@ import { ConfigurationError, encodeEnvelope, fromEnvelope, parseEnvelope, toEnve
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
-import { RedisConsumer, unackedScore, type ConsumerHost } from './redis-consumer.js';
+import { parseHanded, RedisConsumer, restoreHanded, unackedScore, type ConsumerHost } from './redis-consumer.js';
 import { RedisLayout, replyQueueBinding, topicGlobs } from './redis-layout.js';
 import { sweepUnacked } from './redis-sweep.js';
 import { withBrokerScripts, type ScriptedRedis } from './redis-scripts.js';
@@ -108,6 +108,10 @@ export class RedisBroker implements Broker {
   private subReady: Promise<void> | null = null;
   private readonly consumers = new Set<RedisConsumer>();
   private readonly wakes = new Map<string, Set<RedisConsumer>>();
+  /** Lists that had messages waiting when this process last pushed to them (see publishMany). */
+  private readonly waiting = new Set<string>();
+  /** Push channel → its consumer (see lua/hand.lua). */
+  private readonly pushes = new Map<string, RedisConsumer>();
   private readonly globs = new Map<string, Set<Subscription>>();
   private readonly bound = new Set<string>();
   private readonly host: ConsumerHost;
@@ -177,9 +181,19 @@ export class RedisBroker implements Broker {
     const replies: Array<Promise<unknown>> = [];
     const pushed = new Set<string>();
     const binding = new Set<string>();
-    const run = { list: '', wake: '', texts: [] as string[] };
+    const run = { list: '', wake: '', texts: [] as string[], queue: '', step: 0, tag: '' };
     const flush = (): void => {
-      if (run.texts.length) replies.push(this.client.celeriacPublish(run.list, run.wake, ...run.texts));
+      const { list, texts } = run;
+      if (!texts.length) return;
+      // A message on its own may go straight to an idle consumer, unless its list had messages waiting when this
+      // process last published to it (then nobody idles, and the plain push is cheaper); a run of them is one push.
+      const reply = texts.length === 1 && run.tag && !this.waiting.has(list) ? this.handOrPush(run.queue, run.step, run.tag, texts[0]) : this.client.celeriacPublish(list, run.wake, ...texts);
+      replies.push(
+        reply.then((n) => {
+          if (n > texts.length) this.waiting.add(list);
+          else this.waiting.delete(list);
+        }),
+      );
       run.texts = [];
     };
     for (const { message, target } of items) {
@@ -208,6 +222,9 @@ export class RedisBroker implements Broker {
           flush();
           run.list = list;
           run.wake = this.layout.wakeChannel(target.queue);
+          run.queue = target.queue;
+          run.step = priorityStep(env.properties.priority);
+          run.tag = env.properties.delivery_tag;
         }
         run.texts.push(text);
       }
@@ -218,6 +235,36 @@ export class RedisBroker implements Broker {
     // This process's consumers of those queues look at once instead of waiting for the wake-up's round trip.
     if (pushed.size) for (const c of this.consumers) if (c.queues.some((q) => pushed.has(q))) c.signal();
     for (const b of binding) this.bound.add(b);
+  }
+
+  /**
+   * lua/hand.lua: one message, handed to an idle celeriac consumer of its
+   * queue when nothing waits there (it starts without a wake-up and a pop
+   * first), else pushed.
+   */
+  private handOrPush(queue: string, step: number, tag: string, text: string): Promise<number> {
+    const l = this.layout;
+    const score = unackedScore(this.options.visibilityTimeout);
+    return this.client.celeriacHand(
+      7,
+      l.list(queue, 0),
+      l.list(queue, 1),
+      l.list(queue, 2),
+      l.list(queue, 3),
+      l.unacked,
+      l.unackedIndex,
+      l.idlers(queue),
+      text,
+      step + 1,
+      l.wakeChannel(queue),
+      tag,
+      score,
+      JSON.stringify(queue),
+      l.idle(''),
+      l.pushChannel(''),
+      l.pushClaim(''),
+      this.host.claimTtl,
+    );
   }
 
   /** lua/publish-once.lua: pushed unless a message with this task id was pushed before. */
@@ -250,7 +297,7 @@ export class RedisBroker implements Broker {
     const claim = consumer.takeClaim();
     const token = randomUUID();
     const score = unackedScore(this.options.visibilityTimeout);
-    const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim];
+    const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim, l.idle(consumer.id)];
     const eager = consumer.eager();
     const record = { tag, queue, raw: text, score, env, message };
     const call = this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0');
@@ -318,12 +365,17 @@ export class RedisBroker implements Broker {
           first = false;
           return;
         }
-        // Resubscribed after a reconnect (ioredis does that): wake-ups may have been missed meanwhile.
-        for (const c of this.consumers) c.signal();
+        // Resubscribed after a reconnect (ioredis does that): wake-ups and handed messages may have been missed meanwhile.
+        for (const c of this.consumers) {
+          c.signal();
+          c.recoverHanded().catch((err: unknown) => this.options.logger.warn(`celeriac: looking for messages handed to consumer ${c.id} failed (${(err as Error).message}); the visibility timeout will restore them`));
+        }
       });
-      sub.on('message', (channel: string) => {
+      const pushPrefix = this.layout.pushChannel('');
+      sub.on('message', (channel: string, data: string) => {
         const set = this.wakes.get(channel);
         if (set) for (const c of set) c.signal();
+        else if (channel.startsWith(pushPrefix)) this.onHanded(channel, data);
       });
       sub.on('pmessage', (glob: string, channel: string, data: string) => this.onBroadcast(glob, channel, data));
       this.sub = sub;
@@ -333,9 +385,19 @@ export class RedisBroker implements Broker {
     return this.sub;
   }
 
+  /** A message handed to a consumer: to it, or back to its queue when the consumer has gone. */
+  private onHanded(channel: string, data: string): void {
+    const consumer = this.pushes.get(channel);
+    if (consumer) return consumer.handedOver(data);
+    const m = parseHanded(data);
+    if (m) void restoreHanded(this.host, m);
+  }
+
   private async watch(consumer: RedisConsumer, queues: readonly string[]): Promise<void> {
     const sub = await this.subscriber();
-    const fresh: string[] = [];
+    const push = this.layout.pushChannel(consumer.id);
+    this.pushes.set(push, consumer);
+    const fresh: string[] = [push];
     for (const q of queues) {
       const ch = this.layout.wakeChannel(q);
       let set = this.wakes.get(ch);
@@ -350,7 +412,9 @@ export class RedisBroker implements Broker {
 
   private async release(consumer: RedisConsumer): Promise<void> {
     this.consumers.delete(consumer);
-    const gone: string[] = [];
+    const push = this.layout.pushChannel(consumer.id);
+    // Kept until the unsubscribe is confirmed: what comes meanwhile goes back to its queue (handedOver, cancelled).
+    const gone: string[] = [push];
     for (const q of consumer.queues) {
       const ch = this.layout.wakeChannel(q);
       const set = this.wakes.get(ch);
@@ -361,7 +425,8 @@ export class RedisBroker implements Broker {
         gone.push(ch);
       }
     }
-    if (gone.length && this.sub) await this.sub.unsubscribe(...gone);
+    if (this.sub) await this.sub.unsubscribe(...gone).catch(() => undefined);
+    this.pushes.delete(push);
     if (this.consumers.size === 0) this.stopSweeping();
     await this.deleteReplyQueues(consumer.queues);
   }
@@ -521,6 +586,7 @@ export class RedisBroker implements Broker {
     await this.sweeping;
     this.globs.clear();
     this.wakes.clear();
+    this.pushes.clear();
     const conns: Redis[] = [this.client];
     if (this.sub) conns.push(this.sub);
     this.sub = null;

@@ -231,15 +231,17 @@ describe('publishing a batch (a chord header, a group)', () => {
   it('pushes consecutive messages for one list in one script call per 1,000, each list in publish order', async () => {
     const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
     try {
-      const client = (broker as unknown as { client: { celeriacPublish: (...a: string[]) => Promise<number> } }).client;
+      const client = (broker as unknown as { client: { celeriacPublish: (...a: string[]) => Promise<number>; celeriacHand: (...a: unknown[]) => Promise<number> } }).client;
       const spy = vi.spyOn(client, 'celeriacPublish');
+      const hands = vi.spyOn(client, 'celeriacHand');
       const batch = Array.from({ length: 2500 }, (_, i) => message('batch-a', i));
       await broker.publishMany(batch);
       // (ioredis's auto-pipeline calls the command again on its pipeline: count the calls made on the connection.)
       const onClient = () => spy.mock.calls.filter((_, i) => spy.mock.contexts[i] === client);
       expect(onClient().map((c) => c.length - 2)).toEqual([1000, 1000, 500]);
       expect(await queuedArgs('batch-a')).toEqual(batch.map((_, i) => i));
-      // Alternating priorities: a call per change of list, and each list keeps its order.
+      expect(hands.mock.calls.filter((_, i) => hands.mock.contexts[i] === client)).toHaveLength(0);
+      // Alternating priorities: a call per change of list (each one message: it may be handed to an idle consumer), and each list keeps its order.
       spy.mockClear();
       const mixed = Array.from({ length: 6 }, (_, i) => {
         const m = message('batch-b', i);
@@ -247,7 +249,8 @@ describe('publishing a batch (a chord header, a group)', () => {
         return m;
       });
       await broker.publishMany(mixed);
-      expect(onClient()).toHaveLength(6);
+      expect(onClient()).toHaveLength(0);
+      expect(hands.mock.calls.filter((_, i) => hands.mock.contexts[i] === client)).toHaveLength(6);
       expect(await queuedArgs('batch-b')).toEqual([0, 2, 4]);
       expect(await redis.llen(`${PREFIX}batch-b\x06\x169`)).toBe(3);
     } finally {

@@ -13,6 +13,9 @@
              step 0 of every queue (in the consumer's round-robin order), then
              step 3, 6 and 9 of every queue. 4 + (s * Q) + (q - 1) is queue q's
              list for step index s.
+  then       the consumer's registration key (see hand.lua): how many more
+             messages it takes pushed while idle
+  then       each queue's idlers set, in KEYS order
   ARGV[1]    most messages to take (>= 1)
   ARGV[2]    unacked_index score: the current epoch time in seconds
   ARGV[3]    Q, the number of queues
@@ -20,6 +23,12 @@
              of a message that carries none
   ARGV[5]    claim key TTL in seconds
   ARGV[6..]  each queue's name as a JSON string literal, in KEYS order
+  then       the consumer's room: how many messages it may hold more
+  then       the consumer's id
+
+  When it found every queue empty and room is left, it registers the
+  consumer as idle, so that celeriac publishers hand it their next messages
+  (hand.lua); otherwise it drops a registration the consumer had.
 
   Returns a flat array, three items per message taken, in delivery order:
     q    the queue's 1-based position in KEYS order
@@ -36,7 +45,7 @@ local max = tonumber(ARGV[1])
 local score = ARGV[2]
 local nq = tonumber(ARGV[3])
 local token = ARGV[4]
-local nsteps = (#KEYS - 3) / nq
+local nsteps = (#KEYS - 4 - nq) / nq
 
 local order = {}
 for i = 1, nq do order[i] = i end
@@ -94,5 +103,17 @@ end
 
 if n > 0 then
   redis.call('SET', KEYS[3], token .. '\n' .. table.concat(tags, '\n'), 'EX', ARGV[5])
+end
+
+local reg = 4 + nsteps * nq
+local room = tonumber(ARGV[6 + nq]) - n
+if n < max and room > 0 then
+  redis.call('SET', KEYS[reg], room, 'EX', ARGV[5])
+  for i = 1, nq do
+    redis.call('SADD', KEYS[reg + i], ARGV[7 + nq])
+    redis.call('EXPIRE', KEYS[reg + i], ARGV[5])
+  end
+else
+  redis.call('DEL', KEYS[reg])
 end
 return out

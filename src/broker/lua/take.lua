@@ -15,6 +15,8 @@
   KEYS[6]     unacked_index
   KEYS[7]     the consumer's take claim key: "<token>\n<tag>" is written when
               taken, so that a publisher whose reply was lost can tell
+  KEYS[8]     the consumer's idle registration (see hand.lua): one fewer
+              message is handed to it for each taken
   ARGV[1]     the envelope text
   ARGV[2]     which of KEYS[1..4] the message belongs to (1-based)
   ARGV[3]     the queue's wake channel
@@ -43,4 +45,12 @@ end
 redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
 redis.call('HSET', KEYS[5], ARGV[4], '[' .. ARGV[1] .. ', "", ' .. ARGV[6] .. ']')
 redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
+local room = tonumber(redis.call('GET', KEYS[8]))
+if room then
+  if room > 1 then
+    redis.call('SET', KEYS[8], room - 1, 'KEEPTTL')
+  else
+    redis.call('DEL', KEYS[8])
+  end
+end
 return taken
