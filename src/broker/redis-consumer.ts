@@ -229,12 +229,16 @@ export class RedisConsumer implements Consumer {
   private takesOver: (() => void) | null = null;
   /** Deliveries whose ack is on its way (no longer counted against the prefetch). */
   private readonly acking = new Set<Held>();
-  /** Acks of one event-loop turn: one script call. */
+  /**
+   * Acks of one event-loop turn: one script call, sent after the turn's
+   * other writes (an early ack then does not delay the result store of a
+   * task that finished in the same turn).
+   */
   private readonly acks = new TurnBatch<Held, void>(async (batch) => {
     const { layout, client } = this.host;
     await client.celeriacAck(layout.unacked, layout.unackedIndex, ...batch.flatMap((h) => [h.deliveryTag, h.score]));
     return [];
-  });
+  }, true);
   /** The pop script's KEYS and queue-name ARGV, for the queue order they were made for. */
   private popArgsCache: { order: string[]; keys: string[]; names: string[] } | null = null;
   /** How many more messages publishers may hand this consumer under its registration (see lua/hand.lua), as far as it knows. */

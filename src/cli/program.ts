@@ -1,14 +1,10 @@
 /** The `celeriac` command line: commands, options and their parsing (Commander). */
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { runCall } from './call-command.js';
 import { CONTROL_ACTIONS, runControl } from './control-command.js';
 import { ExitCode } from './errors.js';
-import { runEvents } from './events-command.js';
 import { INSPECT_METHODS, runInspect } from './inspect-command.js';
 import { Env, LOG_LEVELS } from './load-app.js';
-import { runResult } from './result-command.js';
-import { runWorker } from './worker-command.js';
 
 /** Parse -P: async or threads. */
 function poolName(v: string): 'async' | 'threads' {
@@ -114,7 +110,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds to let running tasks finish', seconds, 30)
       .option('-q, --quiet', 'do not print the ready/stopped lines on stdout'),
     true,
-  ).action(async (o) => done(await runWorker(o)));
+  ).action(async (o) => done(await (await import('./worker-command.js')).runWorker(o)));
 
   appOptions(
     program
@@ -135,7 +131,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--json', 'print one JSON object {id, state, result, exception, traceback}')
       .option('--no-progress', 'with --wait: no progress on stderr'),
     false,
-  ).action(async (name: string | undefined, o) => done(await runCall(name, o)));
+  ).action(async (name: string | undefined, o) => done(await (await import('./call-command.js')).runCall(name, o)));
 
   appOptions(
     program
@@ -147,7 +143,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('--json', 'print one JSON object {id, state, result, exception, traceback}')
       .option('--no-progress', 'with --wait: no progress on stderr'),
     false,
-  ).action(async (id: string, o) => done(await runResult(id, o)));
+  ).action(async (id: string, o) => done(await (await import('./result-command.js')).runResult(id, o)));
 
   const remote = (cmd: Command): Command =>
     appOptions(
@@ -184,7 +180,7 @@ export function buildProgram(done: (code: number) => void): Command {
       .description('print worker and task events live, one line each, until Ctrl-C (as `celery events --dump`)')
       .option('--json', 'print each event as one JSON object'),
     false,
-  ).action(async (o) => done(await runEvents(o)));
+  ).action(async (o) => done(await (await import('./events-command.js')).runEvents(o)));
 
   return program;
 }

@@ -8,13 +8,23 @@
 export class TurnBatch<T, R> {
   private waiting: Array<{ item: T; resolve: (r: R) => void; reject: (err: Error) => void }> = [];
 
-  /** `send` makes the one call for a turn's items and resolves to one result per item, in order. */
-  constructor(private readonly send: (items: T[]) => Promise<readonly R[]>) {}
+  /**
+   * `send` makes the one call for a turn's items and resolves to one result
+   * per item, in order. `late`: queued after the turn's I/O callbacks and
+   * promise jobs instead (setImmediate), so that it follows what they send.
+   */
+  constructor(
+    private readonly send: (items: T[]) => Promise<readonly R[]>,
+    private readonly late = false,
+  ) {}
 
   /** Add an item to this turn's call; resolves to its result, or rejects with the call's error. */
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
-      if (this.waiting.push({ item, resolve, reject }) === 1) process.nextTick(() => this.flush());
+      if (this.waiting.push({ item, resolve, reject }) === 1) {
+        if (this.late) setImmediate(() => this.flush());
+        else process.nextTick(() => this.flush());
+      }
     });
   }
 
