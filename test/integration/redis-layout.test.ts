@@ -476,3 +476,27 @@ describe('connection loss', () => {
     expect(await redis.zcard('unacked_index')).toBe(0);
   }, 40_000);
 });
+
+describe('the delivery tag a pop records a message under', () => {
+  // pop.lua reads it from the end of the text when the envelope ends with properties.delivery_tag (kombu's layout and
+  // celeriac's, with or without spaces), and decodes the envelope otherwise: the tag is the same either way.
+  const cases: Array<[string, string, string]> = [
+    ['celeriac (compact)', '{"body":"e30=","headers":{},"properties":{"priority":0,"delivery_tag":"tag-compact"}}', 'tag-compact'],
+    ['kombu (spaces)', '{"body": "e30=", "headers": {}, "properties": {"priority": 0, "delivery_tag": "tag-spaced"}}', 'tag-spaced'],
+    ['not last in properties', '{"body":"e30=","properties":{"delivery_tag":"tag-first","priority":0}}', 'tag-first'],
+    ['a header of that name after properties', '{"properties":{"delivery_tag":"tag-props"},"headers":{"delivery_tag":"tag-header"}}', 'tag-props'],
+    ['an escaped quote in it', '{"properties":{"delivery_tag":"tag-\\"quoted\\""}}', 'tag-"quoted"'],
+  ];
+  it.each(cases)('%s', async (_what, raw, tag) => {
+    reachable();
+    await redis.lpush('tags', raw);
+    const broker = track(new RedisBroker(URL, { logger: quiet }));
+    const got: Delivery[] = [];
+    await broker.consume(['tags'], (d) => got.push(d), { prefetch: 1 });
+    await until('the delivery', () => got.length === 1);
+    expect(got[0].deliveryTag).toBe(tag);
+    expect(await redis.hget('unacked', tag)).toBe(`[${raw}, "", "tags"]`);
+    await got[0].ack();
+    expect(await redis.hlen('unacked')).toBe(0);
+  });
+});

@@ -41,6 +41,27 @@
   string in place of the envelope, so `unacked` always holds valid JSON (a
   Python sweeper logs and drops such an entry instead of crashing).
 ]]
+--[[
+  The delivery tag of an envelope laid out as kombu and celeriac write it,
+  read from the end of its text: properties is the envelope's last key and
+  delivery_tag the last key of properties, so the text ends with
+  `"delivery_tag": "<tag>"}}` (or without the space). nil when it does not;
+  the envelope is then decoded (4 us for a short task message, about 11 for
+  a chord part's, against well under 1 for this).
+]]
+local function tag_at_end(raw)
+  local n = #raw
+  if n < 24 or string.byte(raw, 1) ~= 123 or string.sub(raw, -3) ~= '"}}' then return nil end
+  local from = n - 200
+  if from < 1 then from = 1 end
+  local _, e = string.find(raw, '"delivery_tag":"', from, true)
+  if not e then _, e = string.find(raw, '"delivery_tag": "', from, true) end
+  if not e then return nil end
+  local tag = string.sub(raw, e + 1, n - 3)
+  if tag == '' or string.find(tag, '["\\]') then return nil end
+  return tag
+end
+
 local max = tonumber(ARGV[1])
 local score = ARGV[2]
 local nq = tonumber(ARGV[3])
@@ -79,16 +100,18 @@ while n < max do
   table.remove(order, pos)
   order[nq] = q
 
-  local tag = nil
   local inner = raw
-  local ok, env = pcall(cjson.decode, raw)
-  if ok and type(env) == 'table' then
-    local props = env['properties']
-    if type(props) == 'table' and type(props['delivery_tag']) == 'string' and props['delivery_tag'] ~= '' then
-      tag = props['delivery_tag']
+  local tag = tag_at_end(raw)
+  if not tag then
+    local ok, env = pcall(cjson.decode, raw)
+    if ok and type(env) == 'table' then
+      local props = env['properties']
+      if type(props) == 'table' and type(props['delivery_tag']) == 'string' and props['delivery_tag'] ~= '' then
+        tag = props['delivery_tag']
+      end
+    else
+      inner = cjson.encode(raw)
     end
-  else
-    inner = cjson.encode(raw)
   end
   if not tag then tag = token .. ':' .. n end
 
