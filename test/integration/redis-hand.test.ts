@@ -9,12 +9,11 @@
  * channel was down. Database 0 under the key prefix `hand-test:` (only those
  * keys are touched, and deleted afterwards).
  */
-import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
-import { emptyEmbed, encodeEnvelope, encodeTaskMessage, newTaskId, toEnvelope } from '../../src/protocol/index.js';
-import { requireRedis } from '../support/redis-db.js';
+import { encodeEnvelope, toEnvelope } from '../../src/protocol/index.js';
+import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
 import { until } from '../support/wait.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
@@ -22,27 +21,9 @@ const PREFIX = 'hand-test:';
 const quiet = { warn: () => undefined };
 
 await requireRedis();
-const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 0 });
+const redis = prefixedDb(PREFIX);
 
-async function cleanUp(): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
-beforeAll(cleanUp);
-afterAll(async () => {
-  await cleanUp();
-  redis.disconnect();
-});
-
-function message(queue: string, n: number) {
-  const id = newTaskId();
-  return { id, message: encodeTaskMessage({ id, name: 'hand.task', args: [n], kwargs: {}, embed: emptyEmbed(), origin: 'hand-test', replyTo: 'hand-test' }), target: { queue } };
-}
+const message = (queue: string, n: number) => taskMessage('hand.task', queue, n);
 
 function argOf(d: Delivery): number {
   return JSON.parse(d.message?.body ?? '[[-1]]')[0][0] as number;

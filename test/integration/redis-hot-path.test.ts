@@ -15,8 +15,8 @@ import { RedisBackend } from '../../src/backend/redis.js';
 import { RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
 import { Celeriac, chain } from '../../src/index.js';
-import { emptyEmbed, encodeTaskMessage, newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
-import { requireRedis } from '../support/redis-db.js';
+import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
+import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
 import { until } from '../support/wait.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
@@ -24,27 +24,9 @@ const PREFIX = 'hotpath-test:';
 const quiet = { warn: () => undefined };
 
 await requireRedis();
-const redis = new Redis({ host: '127.0.0.1', port: 6379, db: 0 });
+const redis = prefixedDb(PREFIX);
 
-async function cleanUp(): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length) await redis.del(...keys);
-  } while (cursor !== '0');
-}
-
-beforeAll(cleanUp);
-afterAll(async () => {
-  await cleanUp();
-  redis.disconnect();
-});
-
-function message(queue: string, n: number) {
-  const id = newTaskId();
-  return { id, message: encodeTaskMessage({ id, name: 'hot.task', args: [n], kwargs: {}, embed: emptyEmbed(), origin: 'hotpath-test', replyTo: 'hotpath-test' }), target: { queue } };
-}
+const message = (queue: string, n: number) => taskMessage('hot.task', queue, n);
 
 /** The first argument of every message queued in `list`, in the order they will be popped. */
 async function queuedArgs(list: string): Promise<number[]> {
