@@ -86,6 +86,7 @@ describe('a message published to a queue whose celeriac consumer idles', () => {
       expect(Number(await redis.zscore(`${PREFIX}unacked_index`, tag))).toBeGreaterThan(Date.now() / 1000 - 60);
       // One taken from its registration; the push claim names it.
       expect(await redis.get(idleKey(consumer.id))).toBe('3');
+      expect(await redis.ttl(idleKey(consumer.id))).toBeGreaterThan(0);
       expect((await redis.lrange(`${PREFIX}_celeriac.pushed.${consumer.id}`, 0, -1))[0]).toMatch(new RegExp(`^${tag} `));
       await got[0].ack();
       expect(await redis.hexists(`${PREFIX}unacked`, tag)).toBe(0);

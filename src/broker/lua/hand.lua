@@ -51,7 +51,7 @@ if not waiting then
     local room = tonumber(redis.call('GET', reg))
     if room and room > 0 then
       if room > 1 then
-        redis.call('SET', reg, room - 1, 'KEEPTTL')
+        redis.call('DECR', reg)
         redis.call('SADD', KEYS[7], id)
       else
         redis.call('DEL', reg)

@@ -48,7 +48,7 @@ redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
 local room = tonumber(redis.call('GET', KEYS[8]))
 if room then
   if room > 1 then
-    redis.call('SET', KEYS[8], room - 1, 'KEEPTTL')
+    redis.call('DECR', KEYS[8])
   else
     redis.call('DEL', KEYS[8])
   end
