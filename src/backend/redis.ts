@@ -16,7 +16,7 @@
  */
 import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, decodeJson, encodeJson, encodeJsonPython } from '../protocol/index.js';
-import { ensureConnected, luaSource, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
+import { ensureConnected, luaSource, oneWritePerTurn, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
 import type { BackendOptions } from './index.js';
 import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
 
@@ -106,7 +106,7 @@ export class RedisBackend implements ResultBackend {
     this.redisOptions = { ...(options.redis ?? {}) };
     // Stores and reads issued in the same tick by concurrent tasks go out in one write.
     this.borrowed = options.connection !== undefined;
-    this.client = (options.connection ?? openRedis(this.rawUrl, `${this.name}:results`, this.log, { enableAutoPipelining: true, ...this.redisOptions })) as ScriptedRedis;
+    this.client = (options.connection ?? oneWritePerTurn(openRedis(this.rawUrl, `${this.name}:results`, this.log, this.redisOptions))) as ScriptedRedis;
     this.client.defineCommand('celeriacStoreParts', { lua: storeScript('store-part.lua', 'store-parts.lua') });
     this.client.defineCommand('celeriacStoreMany', { lua: storeScript('store-many.lua') });
   }

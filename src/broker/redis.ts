@@ -19,7 +19,7 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, encodeEnvelope, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
-import { ensureConnected, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
+import { ensureConnected, oneWritePerTurn, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
 import { parseHanded, RedisConsumer, restoreHanded, unackedScore, type ConsumerHost } from './redis-consumer.js';
 import { RedisLayout, replyQueueBinding, topicGlobs } from './redis-layout.js';
 import { sweepUnacked } from './redis-sweep.js';
@@ -126,7 +126,7 @@ export class RedisBroker implements Broker {
     this.options = resolve(options);
     this.layout = new RedisLayout(this.options.keyPrefix, info.db);
     // Commands issued in the same tick (acks, publishes of many tasks) go out in one write.
-    this.client = withBrokerScripts(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, { enableAutoPipelining: true, ...this.options.redis }));
+    this.client = withBrokerScripts(oneWritePerTurn(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, this.options.redis)));
     this.host = {
       layout: this.layout,
       client: this.client,
@@ -175,7 +175,7 @@ export class RedisBroker implements Broker {
   async publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options: PublishOptions = {}): Promise<void> {
     if (this.closed) throw new ConfigurationError('The Redis broker is closed');
     if (items.length === 0) return;
-    // Sent as single commands, not as a pipeline: auto-pipelining puts everything published in the same tick
+    // Sent as single commands, not as a pipeline: the connection writes everything published in the same turn
     // (by concurrent delay() calls, a chord header, a task's completion) into one write, in order. Consecutive
     // messages for the same list (a chord header, a group) are one script call: one LPUSH of all of them.
     const replies: Array<Promise<unknown>> = [];

@@ -91,3 +91,27 @@ export async function shutdown(redis: Redis): Promise<void> {
   else redis.disconnect();
   await ended;
 }
+
+/**
+ * Commands sent in one event-loop turn leave in one socket write: the socket
+ * is corked at the turn's first command and uncorked after the turn's I/O
+ * callbacks and promise jobs (setImmediate), in call order. What ioredis's
+ * auto-pipelining does, without a Pipeline object per turn.
+ */
+export function oneWritePerTurn(redis: Redis): Redis {
+  const send = redis.sendCommand.bind(redis);
+  let corked = false;
+  redis.sendCommand = (command, stream) => {
+    const socket = redis.status === 'ready' ? (redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream : undefined;
+    if (!corked && socket) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
+  };
+  return redis;
+}

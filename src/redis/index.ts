@@ -1,4 +1,4 @@
 /** Redis connections shared by the Redis broker and the Redis result backend. */
-export { parseRedisUrl, openRedis, ensureConnected, shutdown, retryDelay, type RedisLogger, type RedisUrlInfo } from './connection.js';
+export { parseRedisUrl, openRedis, oneWritePerTurn, ensureConnected, shutdown, retryDelay, type RedisLogger, type RedisUrlInfo } from './connection.js';
 export { TurnBatch } from './turn-batch.js';
 export { luaSource } from './lua.js';

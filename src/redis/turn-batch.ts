@@ -3,7 +3,7 @@
  * acks and the Redis backend's result stores each go out as a single script
  * call per turn. Queued at the end of the turn (process.nextTick), so after
  * whatever the caller sent before on the same connection, and in the same
- * auto-pipelined write.
+ * write (oneWritePerTurn).
  */
 export class TurnBatch<T, R> {
   private waiting: Array<{ item: T; resolve: (r: R) => void; reject: (err: Error) => void }> = [];

@@ -32,7 +32,7 @@ function argOf(d: Delivery): number {
 type HandConsumer = { id: string; cancel(): Promise<void>; handedOver(payload: string): void };
 type Spied = { celeriacHand: (...a: unknown[]) => Promise<number>; celeriacPublish: (...a: unknown[]) => Promise<number>; celeriacPop: (...a: unknown[]) => Promise<unknown> };
 
-/** The replies of a connection's calls of one script (ioredis's auto-pipeline calls it again on its pipeline: only the connection's own calls). */
+/** The replies of a connection's calls of one script (only the connection's own calls: a pipeline would call it again on itself). */
 function replies(client: Spied, name: 'celeriacHand' | 'celeriacPublish') {
   const spy = vi.spyOn(client, name);
   return {

@@ -17,6 +17,7 @@ import type { Delivery } from '../../src/broker/index.js';
 import { Celeriac, chain } from '../../src/index.js';
 import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
+import { oneWritePerTurn } from '../../src/redis/index.js';
 import { until } from '../support/wait.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
@@ -218,7 +219,7 @@ describe('publishing a batch (a chord header, a group)', () => {
       const hands = vi.spyOn(client, 'celeriacHand');
       const batch = Array.from({ length: 2500 }, (_, i) => message('batch-a', i));
       await broker.publishMany(batch);
-      // (ioredis's auto-pipeline calls the command again on its pipeline: count the calls made on the connection.)
+      // (Only the calls made on the connection itself: a pipeline would call the command again on itself.)
       const onClient = () => spy.mock.calls.filter((_, i) => spy.mock.contexts[i] === client);
       expect(onClient().map((c) => c.length - 2)).toEqual([1000, 1000, 500]);
       expect(await queuedArgs('batch-a')).toEqual(batch.map((_, i) => i));
@@ -283,7 +284,7 @@ describe('result stores of one event-loop turn', () => {
       expect(kept.stored).toBe(false);
       expect(fresh.stored).toBe(true);
       expect((await backend.getMeta(ids[0])).status).toBe('SUCCESS');
-      // numKeys of each call: three stores, then two (ioredis's auto-pipelining enters the method twice per call).
+      // numKeys of each call: three stores, then two.
       const distinct = [...new Set(calls.mock.calls.map((c) => JSON.stringify(c)))].map((c) => (JSON.parse(c) as unknown[])[0]);
       expect(distinct).toEqual([3, 2]);
     } finally {
@@ -391,6 +392,31 @@ describe('a worker on one Redis for broker and results', () => {
       expect(await redis.llen(`${PREFIX}hot-chain`)).toBe(0);
     } finally {
       await worker.stop();
+    }
+  });
+});
+
+describe('a connection writes what one event-loop turn sends at once (oneWritePerTurn)', () => {
+  it('in one socket write, in call order, and each command gets its own reply', async () => {
+    const conn = oneWritePerTurn(new Redis({ host: '127.0.0.1', port: 6379, db: 0 }));
+    try {
+      await conn.ping();
+      const socket = (conn as unknown as { stream: { _write: (...a: unknown[]) => unknown; _writev: (...a: unknown[]) => unknown } }).stream;
+      const single = vi.spyOn(socket, '_write');
+      const many = vi.spyOn(socket, '_writev');
+      const key = `${PREFIX}turn`;
+      const replies = Promise.all([conn.del(key), ...Array.from({ length: 9 }, (_, i) => conn.rpush(key, String(i))), conn.lrange(key, 0, -1)]);
+      expect(single.mock.calls.length + many.mock.calls.length).toBe(0);
+      const got = await replies;
+      expect(single).not.toHaveBeenCalled();
+      expect(many).toHaveBeenCalledTimes(1);
+      expect(got.slice(1, 10)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
+      expect(got[10]).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8']);
+      // The next turn's commands go in a write of their own.
+      await Promise.all([conn.llen(key), conn.del(key)]);
+      expect(many).toHaveBeenCalledTimes(2);
+    } finally {
+      conn.disconnect();
     }
   });
 });
