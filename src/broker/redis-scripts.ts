@@ -38,13 +38,14 @@ export type ScriptedRedis = Redis & BrokerScripts;
 /** A pipeline of a ScriptedRedis. */
 export type ScriptedPipeline = ChainableCommander & BrokerPipelineScripts;
 
-const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys?: number }> = [
-  { name: 'celeriacPop', file: 'pop.lua' },
+/** Each file is sent after lua/unacked.lua when `shared` (the functions that take a message for a consumer). */
+const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys?: number; shared?: true }> = [
+  { name: 'celeriacPop', file: 'pop.lua', shared: true },
   { name: 'celeriacPublish', file: 'publish.lua', keys: 1 },
   { name: 'celeriacPublishOnce', file: 'publish-once.lua', keys: 2 },
   { name: 'celeriacAck', file: 'ack.lua', keys: 2 },
-  { name: 'celeriacTake', file: 'take.lua' },
-  { name: 'celeriacHand', file: 'hand.lua' },
+  { name: 'celeriacTake', file: 'take.lua', shared: true },
+  { name: 'celeriacHand', file: 'hand.lua', shared: true },
   { name: 'celeriacRestore', file: 'restore.lua', keys: 3 },
   { name: 'celeriacReleaseLock', file: 'release-lock.lua', keys: 1 },
 ];
@@ -52,7 +53,8 @@ const DEFINITIONS: ReadonlyArray<{ name: keyof BrokerScripts; file: string; keys
 /** Define the broker's scripts on a connection. */
 export function withBrokerScripts(redis: Redis): ScriptedRedis {
   for (const d of DEFINITIONS) {
-    const lua = luaSource(import.meta.url, d.file);
+    const own = luaSource(import.meta.url, d.file);
+    const lua = d.shared ? `${luaSource(import.meta.url, 'unacked.lua')}\n${own}` : own;
     redis.defineCommand(d.name, d.keys === undefined ? { lua } : { lua, numberOfKeys: d.keys });
   }
   return redis as ScriptedRedis;

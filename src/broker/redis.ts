@@ -208,7 +208,8 @@ export class RedisBroker implements Broker {
         binding.add(bindKey);
       }
       const text = encodeEnvelope(env);
-      const list = this.layout.list(target.queue, priorityStep(env.properties.priority));
+      const step = priorityStep(env.properties.priority);
+      const list = this.layout.list(target.queue, step);
       const id = options.once ? message.headers.id : undefined;
       const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
       if (taker) {
@@ -223,7 +224,7 @@ export class RedisBroker implements Broker {
           run.list = list;
           run.wake = this.layout.wakeChannel(target.queue);
           run.queue = target.queue;
-          run.step = priorityStep(env.properties.priority);
+          run.step = step;
           run.tag = env.properties.delivery_tag;
         }
         run.texts.push(text);
@@ -247,10 +248,7 @@ export class RedisBroker implements Broker {
     const score = unackedScore(this.options.visibilityTimeout);
     return this.client.celeriacHand(
       7,
-      l.list(queue, 0),
-      l.list(queue, 1),
-      l.list(queue, 2),
-      l.list(queue, 3),
+      ...l.lists(queue),
       l.unacked,
       l.unackedIndex,
       l.idlers(queue),
@@ -297,7 +295,7 @@ export class RedisBroker implements Broker {
     const claim = consumer.takeClaim();
     const token = randomUUID();
     const score = unackedScore(this.options.visibilityTimeout);
-    const keys = [l.list(queue, 0), l.list(queue, 1), l.list(queue, 2), l.list(queue, 3), l.unacked, l.unackedIndex, claim, l.idle(consumer.id)];
+    const keys = [...l.lists(queue), l.unacked, l.unackedIndex, claim, l.idle(consumer.id)];
     const eager = consumer.eager();
     const record = { tag, queue, raw: text, score, env, message };
     const call = this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0');

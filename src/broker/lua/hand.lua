@@ -35,29 +35,17 @@
   The consumer receives "<tag>\n<score>\n<queue JSON>\n<envelope>".
   Returns 0 when handed to a consumer, else the list's length after the push.
 ]]
-local waiting = false
-for i = 1, 4 do
-  if redis.call('LLEN', KEYS[i]) > 0 then
-    waiting = true
-    break
-  end
-end
-if not waiting then
+if not waiting(KEYS) then
   local tag, score = ARGV[4], ARGV[5]
   for _ = 1, 4 do
     local id = redis.call('SPOP', KEYS[7])
     if not id then break end
     local reg = ARGV[7] .. id
-    local room = tonumber(redis.call('GET', reg))
+    local room = use_registration(reg)
     if room and room > 0 then
-      if room > 1 then
-        redis.call('DECR', reg)
-        redis.call('SADD', KEYS[7], id)
-      else
-        redis.call('DEL', reg)
-      end
-      redis.call('ZADD', KEYS[6], score, tag)
-      redis.call('HSET', KEYS[5], tag, '[' .. ARGV[1] .. ', "", ' .. ARGV[6] .. ']')
+      -- Room for more: it stays among the queue's idlers.
+      if room > 1 then redis.call('SADD', KEYS[7], id) end
+      record(KEYS[5], KEYS[6], tag, score, ARGV[1], ARGV[6])
       local claim = ARGV[9] .. id
       redis.call('LPUSH', claim, tag .. ' ' .. score)
       redis.call('LTRIM', claim, 0, 63)

@@ -115,8 +115,7 @@ while n < max do
   end
   if not tag then tag = token .. ':' .. n end
 
-  redis.call('ZADD', KEYS[2], score, tag)
-  redis.call('HSET', KEYS[1], tag, '[' .. inner .. ', "", ' .. ARGV[5 + q] .. ']')
+  record(KEYS[1], KEYS[2], tag, score, inner, ARGV[5 + q])
 
   tags[#tags + 1] = tag
   out[#out + 1] = q

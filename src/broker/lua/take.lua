@@ -31,26 +31,15 @@
   eagerly while messages were waiting.
 ]]
 local taken = 1
-for i = 1, 4 do
-  if redis.call('LLEN', KEYS[i]) > 0 then
-    if ARGV[9] == '1' then
-      taken = 2
-      break
-    end
+if waiting(KEYS) then
+  if ARGV[9] ~= '1' then
     local n = redis.call('LPUSH', KEYS[tonumber(ARGV[2])], ARGV[1])
     if n == 1 then redis.call('PUBLISH', ARGV[3], '1') end
     return 0
   end
+  taken = 2
 end
-redis.call('ZADD', KEYS[6], ARGV[5], ARGV[4])
-redis.call('HSET', KEYS[5], ARGV[4], '[' .. ARGV[1] .. ', "", ' .. ARGV[6] .. ']')
+record(KEYS[5], KEYS[6], ARGV[4], ARGV[5], ARGV[1], ARGV[6])
 redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
-local room = tonumber(redis.call('GET', KEYS[8]))
-if room then
-  if room > 1 then
-    redis.call('DECR', KEYS[8])
-  else
-    redis.call('DEL', KEYS[8])
-  end
-end
+use_registration(KEYS[8])
 return taken
