@@ -14,6 +14,7 @@ export { MemoryBackend, createBackend } from './backend/index.js';
 export type { Broker, Delivery, Consumer, PublishTarget, ConsumeOptions, BroadcastMessage, BrokerConnectionOptions } from './broker/index.js';
 export { MemoryBroker, createBroker } from './broker/index.js';
 export { Worker, type WorkerOptions } from './worker/worker.js';
+export { tuneHeap, WORKER_HEAP, type HeapSettings } from './worker/heap.js';
 export type { TaskContext, TaskRequest, RetryOptions, DeliveryInfo } from './worker/request.js';
 export { Control, receiveEvents, EventDispatcher, type CeleryEvent, type Replies, type BroadcastOptions } from './control/index.js';
 export {

@@ -5,6 +5,7 @@ import { CONTROL_ACTIONS, runControl } from './control-command.js';
 import { ExitCode } from './errors.js';
 import { INSPECT_METHODS, runInspect } from './inspect-command.js';
 import { Env, LOG_LEVELS } from './load-app.js';
+import { WORKER_HEAP } from '../worker/heap.js';
 
 /** Parse -P: async or threads. */
 function poolName(v: string): 'async' | 'threads' {
@@ -27,6 +28,12 @@ function positiveInt(name: string) {
     if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError(`${name} must be a positive integer.`);
     return n;
   };
+}
+
+function wholeNumber(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number (>= 0).');
+  return n;
 }
 
 function seconds(v: string): number {
@@ -108,6 +115,8 @@ export function buildProgram(done: (code: number) => void): Command {
       .option('-E, --task-events', 'send task events (task-received, task-started, task-succeeded, …)')
       .option('-n, --hostname <name>', 'node name, with %h (host), %n (host name), %d (domain); default celeriac@%h')
       .option('--shutdown-timeout <s>', 'on SIGTERM/SIGINT, seconds to let running tasks finish', seconds, 30)
+      .option('--max-semi-space-size <MB>', "cap on each of V8's two young-generation semi-spaces (0: V8's own, up to 16)", wholeNumber, WORKER_HEAP.maxSemiSpaceMb)
+      .option('--heap-growing-percent <percent>', "old-generation growth past what the last full GC kept before the next (0: V8's own)", wholeNumber, WORKER_HEAP.heapGrowingPercent)
       .option('-q, --quiet', 'do not print the ready/stopped lines on stdout'),
     true,
   ).action(async (o) => done(await (await import('./worker-command.js')).runWorker(o)));

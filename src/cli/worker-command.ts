@@ -5,6 +5,7 @@
  */
 import pino from 'pino';
 import type { Celeriac } from '../app.js';
+import { tuneHeap } from '../worker/heap.js';
 import type { Worker } from '../worker/worker.js';
 import { connectApp, maskUrl } from './connect.js';
 import { CliError, ExitCode } from './errors.js';
@@ -26,6 +27,8 @@ export interface WorkerCommandOptions {
   resultBackend?: string;
   shutdownTimeout: number;
   connectTimeout: number;
+  maxSemiSpaceSize: number;
+  heapGrowingPercent: number;
   quiet?: boolean;
 }
 
@@ -33,6 +36,8 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Run a worker until a signal stops it; resolves with the exit code. */
 export async function runWorker(o: WorkerCommandOptions): Promise<number> {
+  // Before the app loads: what loading allocates is held to the same young generation.
+  tuneHeap({ maxSemiSpaceMb: o.maxSemiSpaceSize, heapGrowingPercent: o.heapGrowingPercent });
   const level = parseLogLevel(o.loglevel ?? 'info');
   const log = pino({ name: 'celeriac-cli', level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
   const app = await loadApp({ app: o.app, broker: o.broker, resultBackend: o.resultBackend, loglevel: o.loglevel });

@@ -264,11 +264,49 @@ describe('celeriac worker startup errors', () => {
     expect(r.stderr).toContain('concurrency must be a positive integer');
   });
 
+  it('exits 2 for a negative --max-semi-space-size', async () => {
+    const r = await runCli(['worker', '-A', TASKS, '--max-semi-space-size', '-1']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('must be a whole number');
+  });
+
   it('exits 2 without -A', async () => {
     const r = await runCli(['worker']);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("required option '-A, --app <module>' not specified");
   });
+});
+
+describe('celeriac worker sizes V8\'s heap', () => {
+  /** A worker whose one task churns through short-lived objects and reports its young generation (MB). */
+  async function youngGenerationOf(...extra: string[]): Promise<number> {
+    const file = join(tmp, 'churn.ts');
+    const src = pathToFileURL(resolve(ROOT, 'src/index.ts')).href;
+    writeFileSync(
+      file,
+      `import { getHeapSpaceStatistics } from 'node:v8';\nimport { Celeriac } from '${src}';\n` +
+        `export const app = new Celeriac({ broker: process.env.CELERIAC_BROKER_URL, backend: process.env.CELERIAC_RESULT_BACKEND, logLevel: 'silent' });\n` +
+        `const ring: unknown[] = new Array(30000);\nlet k = 0;\n` +
+        `app.task('heap.churn', async () => {\n` +
+        `  for (let i = 0; i < 300; i++) { for (let j = 0; j < 5000; j++) ring[k++ % ring.length] = { i, j, s: 'item ' + i + ' ' + j }; await new Promise((r) => setImmediate(r)); }\n` +
+        `  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')!.space_size / 1048576;\n});\n`,
+    );
+    const queue = q(`heap${extra.join('')}`);
+    const w = startCli(['worker', '-A', file, '-b', URL7, '--result-backend', URL7, '-Q', queue, '-l', 'warn', ...extra]);
+    await w.waitFor(/ready: queues=/, 30_000);
+    const r = await runCli(['call', 'heap.churn', '-b', URL7, '--result-backend', URL7, '--queue', queue, '--wait', '--timeout', '60'], { timeoutMs: 70_000 });
+    await w.stop();
+    expect(r.code).toBe(0);
+    return Number(r.stdout.trim().split('\n').pop());
+  }
+
+  it('holds the young generation at two 4 MB semi-spaces by default', async () => {
+    expect(await youngGenerationOf()).toBeLessThanOrEqual(8);
+  }, 90_000);
+
+  it("leaves V8's own growth with --max-semi-space-size 0", async () => {
+    expect(await youngGenerationOf('--max-semi-space-size', '0')).toBeGreaterThan(8);
+  }, 90_000);
 });
 
 /** Wait until a task is running on `w` (its queue list is empty and the worker took it). */

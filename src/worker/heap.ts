@@ -1,0 +1,91 @@
+/**
+ * V8 heap settings for a process that runs a worker. A worker allocates
+ * mostly short-lived objects (a message, its decoded request, the result it
+ * stores) at a high rate, and V8's defaults size the heap for throughput:
+ * the young generation grows to two 16 MB semi-spaces and the old
+ * generation may grow to several times what its last full collection kept,
+ * filling with promoted objects that are already dead. Capping the one and
+ * growing the other in smaller steps keeps a busy worker's resident memory
+ * near what it holds live.
+ *
+ * V8 fixes a heap's maximum sizes when the process starts (`node
+ * --max-semi-space-size`), so the cap is applied from inside: the young
+ * generation doubles as V8 decides, and once it reaches the cap its growth
+ * factor is set to 1 (and back to V8's 2 if V8 shrinks it below the cap).
+ * The old generation's step is V8's `--heap-growing-percent`, which V8 reads
+ * at every full collection.
+ */
+import { PerformanceObserver } from 'node:perf_hooks';
+import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
+
+/** How a worker process sizes V8's heap. */
+export interface HeapSettings {
+  /**
+   * Largest size, in MB, of each of the young generation's two
+   * semi-spaces (V8's default grows them to 16 MB on 64-bit). 0 leaves
+   * V8's own growth. Default 4.
+   */
+  maxSemiSpaceMb?: number;
+  /**
+   * How far, in percent, the old generation may grow past what the last
+   * full collection kept before the next one starts (V8 chooses between
+   * 10 and 300 % by itself, from how fast it collects). 0 leaves V8's own
+   * choice.
+   * Default 50.
+   */
+  heapGrowingPercent?: number;
+}
+
+/** The settings `celeriac worker` applies unless told otherwise. */
+export const WORKER_HEAP: Required<HeapSettings> = Object.freeze({ maxSemiSpaceMb: 4, heapGrowingPercent: 50 });
+
+/** V8's defaults, restored by the function tuneHeap returns. */
+const V8_GROWTH_FACTOR = 2;
+
+const MB = 1024 * 1024;
+
+/** The young generation's size in bytes (both semi-spaces). */
+export function youngGenerationBytes(): number {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+}
+
+let active: (() => void) | null = null;
+
+/**
+ * Apply heap settings to this process (the settings are V8's, so they hold
+ * for everything the process runs). Returns a function that puts V8's own
+ * behaviour back. Applying again replaces the earlier settings.
+ */
+export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
+  active?.();
+  const semiMb = settings.maxSemiSpaceMb ?? WORKER_HEAP.maxSemiSpaceMb;
+  const growing = settings.heapGrowingPercent ?? WORKER_HEAP.heapGrowingPercent;
+  if (!(semiMb >= 0) || !(growing >= 0)) throw new RangeError(`heap settings must be >= 0 (maxSemiSpaceMb ${semiMb}, heapGrowingPercent ${growing})`);
+  if (growing > 0) setFlagsFromString(`--heap-growing-percent=${Math.round(growing)}`);
+  let observer: PerformanceObserver | null = null;
+  if (semiMb > 0) {
+    // space_size counts both semi-spaces.
+    const cap = semiMb * 2 * MB;
+    let held = false;
+    const check = (): void => {
+      const hold = youngGenerationBytes() >= cap;
+      if (hold === held) return;
+      held = hold;
+      setFlagsFromString(`--semi-space-growth-factor=${hold ? 1 : V8_GROWTH_FACTOR}`);
+    };
+    check();
+    // V8 grows the young generation only in a collection, once what survived since its last growth exceeds its
+    // size, so looking after each collection keeps it at the cap (at worst a doubling past it).
+    observer = new PerformanceObserver(check);
+    observer.observe({ entryTypes: ['gc'] });
+  }
+  const undo = (): void => {
+    if (active !== undo) return;
+    active = null;
+    observer?.disconnect();
+    setFlagsFromString(`--semi-space-growth-factor=${V8_GROWTH_FACTOR}`);
+    setFlagsFromString('--heap-growing-percent=0');
+  };
+  active = undo;
+  return undo;
+}
