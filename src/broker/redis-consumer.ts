@@ -153,15 +153,18 @@ export async function restoreHanded(host: Pick<ConsumerHost, 'layout' | 'client'
   }
 }
 
-/** A message this consumer took, delivered or not yet. */
+/**
+ * A message this consumer took, delivered or not yet. Its envelope is parsed
+ * when the message is first read: a worker reads it when the task starts, so
+ * the messages it holds in reserve are their text only (what a worker keeps
+ * alive between collections is what V8 copies and promotes).
+ */
 class Held implements Delivery {
-  readonly message: WireMessage | null;
-  readonly error: Error | null;
-  readonly redelivered: boolean;
   /** Handed to onDelivery (false: taken while the consumer was being cancelled). */
   delivered = false;
   settled = false;
   settling: Promise<void> | null = null;
+  private read: { message: WireMessage | null; error: Error | null; redelivered: boolean } | null = null;
 
   constructor(
     private readonly consumer: RedisConsumer,
@@ -171,22 +174,34 @@ class Held implements Delivery {
     /** The unacked_index score this record was made with. */
     readonly score: string,
     /** The envelope `raw` was written from and the message it carries, when this process made it (a take): not parsed again. */
-    made?: { env: KombuEnvelope; message: WireMessage },
-  ) {
-    let message: WireMessage | null = null;
-    let error: Error | null = null;
-    let redelivered = false;
+    private readonly made?: { env: KombuEnvelope; message: WireMessage },
+  ) {}
+
+  private parsed(): { message: WireMessage | null; error: Error | null; redelivered: boolean } {
+    if (this.read) return this.read;
+    const made = this.made;
     try {
-      const env = made?.env ?? parseEnvelope(raw);
-      redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
-      message = fromEnvelope(env, made?.message.body);
+      const env = made?.env ?? parseEnvelope(this.raw);
+      const redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
+      const message = fromEnvelope(env, made?.message.body);
       if (made?.message.prepared) message.prepared = made.message.prepared;
+      this.read = { message, error: null, redelivered };
     } catch (err) {
-      error = err instanceof Error ? err : new MalformedMessageError(String(err));
+      this.read = { message: null, error: err instanceof Error ? err : new MalformedMessageError(String(err)), redelivered: false };
     }
-    this.message = message;
-    this.error = error;
-    this.redelivered = redelivered;
+    return this.read;
+  }
+
+  get message(): WireMessage | null {
+    return this.parsed().message;
+  }
+
+  get error(): Error | null {
+    return this.parsed().error;
+  }
+
+  get redelivered(): boolean {
+    return this.parsed().redelivered;
   }
 
   ack(): Promise<void> {

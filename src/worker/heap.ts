@@ -9,9 +9,9 @@
  * near what it holds live.
  *
  * V8 fixes a heap's maximum sizes when the process starts (`node
- * --max-semi-space-size`), so the cap is applied from inside: the young
- * generation doubles as V8 decides, and once it reaches the cap its growth
- * factor is set to 1 (and back to V8's 2 if V8 shrinks it below the cap).
+ * --max-semi-space-size`), so the cap is applied from inside: after every
+ * collection the young generation's growth factor is set so that its next
+ * growth lands on the cap (1 once it is there; V8 may still shrink it).
  * The old generation's step is V8's `--heap-growing-percent`, which V8 reads
  * at every full collection.
  */
@@ -22,8 +22,9 @@ import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 export interface HeapSettings {
   /**
    * Largest size, in MB, of each of the young generation's two
-   * semi-spaces (V8's default grows them to 16 MB on 64-bit). 0 leaves
-   * V8's own growth. Default 4.
+   * semi-spaces (V8's default grows them to 16 MB on 64-bit; it grows them
+   * by doubling, so a power of two is what is reached). 0 leaves V8's own
+   * growth. Default 4.
    */
   maxSemiSpaceMb?: number;
   /**
@@ -64,18 +65,19 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
   if (growing > 0) setFlagsFromString(`--heap-growing-percent=${Math.round(growing)}`);
   let observer: PerformanceObserver | null = null;
   if (semiMb > 0) {
-    // space_size counts both semi-spaces.
-    const cap = semiMb * 2 * MB;
-    let held = false;
+    const cap = semiMb * MB;
+    let factor = V8_GROWTH_FACTOR;
     const check = (): void => {
-      const hold = youngGenerationBytes() >= cap;
-      if (hold === held) return;
-      held = hold;
-      setFlagsFromString(`--semi-space-growth-factor=${hold ? 1 : V8_GROWTH_FACTOR}`);
+      // V8 multiplies a semi-space by the factor when it grows it: the next growth lands on the cap, none after.
+      const semi = youngGenerationBytes() / 2;
+      const next = semi >= cap ? 1 : Math.max(1, Math.floor(cap / semi));
+      if (next === factor) return;
+      factor = next;
+      setFlagsFromString(`--semi-space-growth-factor=${next}`);
     };
     check();
     // V8 grows the young generation only in a collection, once what survived since its last growth exceeds its
-    // size, so looking after each collection keeps it at the cap (at worst a doubling past it).
+    // size; looking after each collection resets the factor long before that happens again.
     observer = new PerformanceObserver(check);
     observer.observe({ entryTypes: ['gc'] });
   }

@@ -57,8 +57,22 @@ interface Running {
   started: number;
 }
 
+/**
+ * A message the worker holds. It is decoded when its turn comes (or when
+ * inspect asks), not as it arrives: the messages a busy worker holds in
+ * reserve are then their text only, which keeps what V8 copies and promotes
+ * at each young-generation collection small.
+ */
 interface Held {
   delivery: Delivery;
+  /** The decoded request; null until decoded (or when it cannot be). */
+  data: TaskRequestData | null;
+  /** Why it cannot be decoded, once tried. */
+  unreadable?: string;
+}
+
+/** A held message that was decoded. */
+interface Decoded extends Held {
   data: TaskRequestData;
 }
 
@@ -97,7 +111,7 @@ export class Worker implements ControlledWorker {
   private readonly inflight = new Set<Running>();
   /** Slots in use: task functions running. */
   private slots = 0;
-  private readonly scheduled = new Map<unknown, Held>();
+  private readonly scheduled = new Map<unknown, Decoded>();
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
   private stopping = false;
@@ -160,37 +174,16 @@ export class Worker implements ControlledWorker {
 
   /** Messages reserved but not started. */
   reservedRequests(): TaskRequestData[] {
-    return this.waiting.map((h) => h.data);
+    return this.reserved().map((h) => h.data);
+  }
+
+  /** The waiting messages that can be read (decoded now if not yet). */
+  private reserved(): Decoded[] {
+    return this.waiting.filter((h): h is Decoded => this.decoded(h) !== null);
   }
 
   private onDelivery(delivery: Delivery): void {
-    void this.receive(delivery).catch((err) => this.log.error({ err }, 'unexpected error handling a message'));
-  }
-
-  private async receive(delivery: Delivery): Promise<void> {
-    let data: TaskRequestData;
-    try {
-      if (!delivery.message) throw delivery.error ?? new MalformedMessageError('unreadable message');
-      data = decodeTaskMessage(delivery.message);
-    } catch (err) {
-      this.log.error({ err: (err as Error).message, queue: delivery.queue }, 'discarding malformed message');
-      await delivery.reject(false);
-      return;
-    }
-    const now = this.app.now();
-    if (data.eta !== null && data.eta > now && !this.stopping) {
-      // Held unacknowledged until due; the prefetch grows so it does not block other work.
-      this.consumer?.setPrefetch(++this.prefetch);
-      const held = { delivery, data };
-      const handle = this.app.conf.clock.setTimeout(() => {
-        this.scheduled.delete(handle);
-        this.consumer?.setPrefetch(--this.prefetch);
-        this.enqueue(held);
-      }, data.eta - now);
-      this.scheduled.set(handle, held);
-      return;
-    }
-    this.enqueue({ delivery, data });
+    this.enqueue({ delivery, data: null });
   }
 
   private enqueue(held: Held): void {
@@ -198,8 +191,51 @@ export class Worker implements ControlledWorker {
     this.pump();
   }
 
+  /** Decode a held message once; null when it cannot be read. */
+  private decoded(held: Held): TaskRequestData | null {
+    if (held.data || held.unreadable !== undefined) return held.data;
+    try {
+      const message = held.delivery.message;
+      if (!message) throw held.delivery.error ?? new MalformedMessageError('unreadable message');
+      held.data = decodeTaskMessage(message);
+    } catch (err) {
+      held.unreadable = (err as Error).message;
+    }
+    return held.data;
+  }
+
   /**
-   * Start waiting tasks while slots are free. A slot is held while the task
+   * A message whose turn came: decoded, dropped if it cannot be read, held
+   * until its ETA if that is still ahead; null unless it runs now.
+   */
+  private ready(held: Held): Decoded | null {
+    const data = this.decoded(held);
+    if (!data) {
+      const { delivery } = held;
+      this.log.error({ err: held.unreadable, queue: delivery.queue }, 'discarding malformed message');
+      delivery.reject(false).catch((err: unknown) => this.log.warn({ err, queue: delivery.queue }, 'could not drop a malformed message'));
+      return null;
+    }
+    const now = this.app.now();
+    const decoded = held as Decoded;
+    if (data.eta !== null && data.eta > now && !this.stopping) {
+      // Held unacknowledged until due; the prefetch grows so it does not block other work.
+      this.consumer?.setPrefetch(++this.prefetch);
+      const handle = this.app.conf.clock.setTimeout(() => {
+        this.scheduled.delete(handle);
+        this.consumer?.setPrefetch(--this.prefetch);
+        this.enqueue(decoded);
+      }, data.eta - now);
+      this.scheduled.set(handle, decoded);
+      return null;
+    }
+    return decoded;
+  }
+
+  /**
+   * Start waiting tasks while slots are free (each decoded as its turn comes:
+   * one that cannot be read is dropped, one with an ETA ahead is scheduled
+   * without taking a slot). A slot is held while the task
    * function runs; storing its result and sending what follows it happen
    * after the slot is freed (so the next tasks start in the same tick and
    * their writes to the broker and backend go out together), with at most
@@ -207,7 +243,8 @@ export class Worker implements ControlledWorker {
    */
   private pump(): void {
     while (this.slots < this.concurrency && this.inflight.size < this.concurrency + this.prefetch && this.waiting.length && !this.stopping) {
-      const held = this.waiting.shift() as Held;
+      const held = this.ready(this.waiting.shift() as Held);
+      if (!held) continue;
       const abort = new RunControl();
       const entry: Running = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
       this.slots++;
@@ -249,7 +286,7 @@ export class Worker implements ControlledWorker {
     }
   }
 
-  private async process(held: Held, abort: RunControl, started: (req: TaskRequest) => void, release: (settled: boolean) => void): Promise<void> {
+  private async process(held: Decoded, abort: RunControl, started: (req: TaskRequest) => void, release: (settled: boolean) => void): Promise<void> {
     const { delivery, data } = held;
     const env = delivery.message?.properties ?? {};
     const info = (env.delivery_info ?? {}) as { exchange?: string; routing_key?: string };
@@ -382,7 +419,7 @@ export class Worker implements ControlledWorker {
 
   /** @internal control: reserved tasks. */
   reservedInfo(): RequestInfo[] {
-    return this.waiting.map((h) => this.dataInfo(h.data, h.delivery.queue));
+    return this.reserved().map((h) => this.dataInfo(h.data, h.delivery.queue));
   }
 
   /** @internal control: tasks waiting for their ETA. */
@@ -403,7 +440,7 @@ export class Worker implements ControlledWorker {
   /** @internal control: state of a task id on this worker. */
   stateOf(id: string): [string, RequestInfo] | null {
     for (const a of this.active.values()) if (a.req?.id === id) return ['active', this.info(a.req, true, a.started / 1000)];
-    for (const h of this.waiting) if (h.data.id === id) return ['reserved', this.dataInfo(h.data, h.delivery.queue)];
+    for (const h of this.reserved()) if (h.data.id === id) return ['reserved', this.dataInfo(h.data, h.delivery.queue)];
     for (const h of this.scheduled.values()) if (h.data.id === id) return ['scheduled', this.dataInfo(h.data, h.delivery.queue)];
     return null;
   }
