@@ -34,6 +34,13 @@ export class Celeriac implements TaskHost {
   private _broker: Broker | null = null;
   private _backend: ResultBackend | null = null;
   private readonly als = new AsyncLocalStorage<Running>();
+  /**
+   * The request whose code runs synchronously now (undefined: none set here,
+   * ask the AsyncLocalStorage; null: detached, no request).
+   */
+  private syncRun: Running | null | undefined = undefined;
+  /** Whether a task has run with the AsyncLocalStorage (TaskOptions.asyncContext). */
+  private alsOn = false;
   private readonly workers = new Set<Worker>();
   private shared = false;
 
@@ -155,23 +162,53 @@ export class Celeriac implements TaskHost {
 
   /** @internal */
   insideTask(): boolean {
-    return this.als.getStore() !== undefined;
+    return this.running() !== undefined;
   }
 
   /** @internal the request whose code is running, for parent/child links. */
   currentRequest(): ParentRequest | undefined {
-    const r = this.als.getStore();
+    const r = this.running();
     return r ? { id: r.request.id, rootId: r.request.rootId, children: r.request.children } : undefined;
   }
 
-  /** @internal run `fn` as the code of `request` (so what it sends becomes its children). */
-  runAs<T>(request: TaskRequest, fn: () => T): T {
-    return this.als.run({ request }, fn);
+  private running(): Running | undefined {
+    const s = this.syncRun;
+    return s === undefined ? this.als.getStore() : (s ?? undefined);
   }
 
-  /** @internal run outside any task context. */
+  /**
+   * @internal run `fn` as the code of `request` (so what it sends becomes its
+   * children). With `acrossAwaits` the request follows what `fn` does after
+   * its awaits (AsyncLocalStorage); otherwise only while `fn` runs, which
+   * costs nothing (see TaskOptions.asyncContext).
+   */
+  runAs<T>(request: TaskRequest, fn: () => T, acrossAwaits = false): T {
+    const prev = this.syncRun;
+    try {
+      // Once the AsyncLocalStorage is on (its cost is paid for every promise from then on), every run uses it, so
+      // that what a plain function leaves behind on promises sees its own request too.
+      if (acrossAwaits || this.alsOn) {
+        this.alsOn = true;
+        this.syncRun = undefined;
+        return this.als.run({ request }, fn);
+      }
+      this.syncRun = { request };
+      return fn();
+    } finally {
+      this.syncRun = prev;
+    }
+  }
+
+  /** @internal run outside any task context (what `fn` starts after its awaits too). */
   runDetached<T>(fn: () => T): T {
-    return this.als.exit(fn);
+    const prev = this.syncRun;
+    this.syncRun = null;
+    try {
+      // exit() does not switch the AsyncLocalStorage on when no task has used it.
+      return this.als.exit(fn);
+    } finally {
+      this.syncRun = prev;
+    }
   }
 
   /** @internal */

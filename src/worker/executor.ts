@@ -104,7 +104,7 @@ export async function runTask(
     if (control.aborted) throw control.reason;
     const args = bindArguments(task.name, task.options.params, req.args, req.kwargs, task.options.acceptsKwargs);
     const fn = task.fn as (...a: unknown[]) => unknown;
-    let value = app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, control), ...args) : fn(...args)));
+    let value = app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, control), ...args) : fn(...args)), task.options.asyncContext);
     if (isThenable(value)) {
       const [hardTl, softTl] = req.timelimit;
       value = await settle(app, value, control, hardTl ?? override?.[0] ?? task.options.timeLimit, softTl ?? override?.[1] ?? task.options.softTimeLimit);

@@ -45,9 +45,26 @@ const V8_GROWTH_FACTOR = 2;
 
 const MB = 1024 * 1024;
 
-/** The young generation's size in bytes (both semi-spaces). */
+/** V8's heap page: semi-spaces are made of these. */
+const PAGE = 256 * 1024;
+
+function newSpace(): { space_size: number; space_used_size: number; space_available_size: number } | undefined {
+  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space');
+}
+
+/** The memory the young generation takes, in bytes (both semi-spaces, as far as committed). */
 export function youngGenerationBytes(): number {
-  return getHeapSpaceStatistics().find((s) => s.space_name === 'new_space')?.space_size ?? 0;
+  return newSpace()?.space_size ?? 0;
+}
+
+/**
+ * The capacity of one semi-space, in bytes: what the one being allocated in
+ * holds, in whole pages. (Half the committed size would be wrong whenever V8
+ * has released the idle semi-space, as its memory reducer does.)
+ */
+function semiSpaceBytes(): number {
+  const s = newSpace();
+  return s ? Math.ceil((s.space_used_size + s.space_available_size) / PAGE) * PAGE : 0;
 }
 
 let active: (() => void) | null = null;
@@ -69,7 +86,8 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
     let factor = V8_GROWTH_FACTOR;
     const check = (): void => {
       // V8 multiplies a semi-space by the factor when it grows it: the next growth lands on the cap, none after.
-      const semi = youngGenerationBytes() / 2;
+      const semi = semiSpaceBytes();
+      if (semi <= 0) return;
       const next = semi >= cap ? 1 : Math.max(1, Math.floor(cap / semi));
       if (next === factor) return;
       factor = next;

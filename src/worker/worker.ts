@@ -245,6 +245,8 @@ export class Worker implements ControlledWorker {
     while (this.slots < this.concurrency && this.inflight.size < this.concurrency + this.prefetch && this.waiting.length && !this.stopping) {
       const held = this.ready(this.waiting.shift() as Held);
       if (!held) continue;
+      // The closures below outlive the run (they wait for its result store): they hold its id, not its message.
+      const id = held.data.id;
       const abort = new RunControl();
       const entry: Running = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
       this.slots++;
@@ -280,7 +282,7 @@ export class Worker implements ControlledWorker {
         },
         release,
       ).then(finished, (err: unknown) => {
-        this.log.error({ err, id: held.data.id }, 'task handling failed');
+        this.log.error({ err, id }, 'task handling failed');
         finished();
       });
     }
@@ -288,6 +290,9 @@ export class Worker implements ControlledWorker {
 
   private async process(held: Decoded, abort: RunControl, started: (req: TaskRequest) => void, release: (settled: boolean) => void): Promise<void> {
     const { delivery, data } = held;
+    // Settled at the end unless acknowledged early; then nothing here keeps the message (its text, its envelope)
+    // alive while the result is stored.
+    let unsettled: Delivery | null = delivery;
     const env = delivery.message?.properties ?? {};
     const info = (env.delivery_info ?? {}) as { exchange?: string; routing_key?: string };
     const req = requestFromMessage(
@@ -302,7 +307,7 @@ export class Worker implements ControlledWorker {
       this.hostname,
     );
     started(req);
-    this.taskEvent('task-received', () => ({ uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: data.headers.eta, expires: data.headers.expires }));
+    this.taskEvent('task-received', () => ({ uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: req.headers.eta, expires: req.headers.expires }));
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
     let acked = false;
@@ -344,6 +349,7 @@ export class Worker implements ControlledWorker {
       // Early ack (Celery's default): the message is settled as the task starts; the round trip overlaps the run.
       if (!acksLate) {
         acked = true;
+        unsettled = null;
         delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
       }
       if (task.options.trackStarted ?? this.app.conf.trackStarted) {
@@ -377,7 +383,7 @@ export class Worker implements ControlledWorker {
       }
     } finally {
       // An early ack is already on its way (its failure is logged there).
-      if (!acked) await delivery.ack();
+      await unsettled?.ack();
     }
   }
 
