@@ -170,7 +170,8 @@ class Held implements Delivery {
     private readonly consumer: RedisConsumer,
     readonly deliveryTag: string,
     readonly queue: string,
-    readonly raw: string,
+    /** The envelope as written to Redis: its text, or its bytes (a large one this process made). */
+    readonly raw: string | Buffer,
     /** The unacked_index score this record was made with. */
     readonly score: string,
     /** The envelope `raw` was written from and the message it carries, when this process made it (a take): not parsed again. */
@@ -181,7 +182,7 @@ class Held implements Delivery {
     if (this.read) return this.read;
     const made = this.made;
     try {
-      const env = made?.env ?? parseEnvelope(this.raw);
+      const env = made?.env ?? parseEnvelope(this.text);
       const redelivered = env.properties.delivery_info.redelivered === true || env.headers?.redelivered === true;
       const message = fromEnvelope(env, made?.message.body);
       if (made?.message.prepared) message.prepared = made.message.prepared;
@@ -190,6 +191,11 @@ class Held implements Delivery {
       this.read = { message: null, error: err instanceof Error ? err : new MalformedMessageError(String(err)), redelivered: false };
     }
     return this.read;
+  }
+
+  /** The envelope's JSON text. */
+  get text(): string {
+    return typeof this.raw === 'string' ? this.raw : this.raw.toString('utf8');
   }
 
   get message(): WireMessage | null {
@@ -608,7 +614,7 @@ export class RedisConsumer implements Consumer {
   }
 
   /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null (pushed; sawQueues looks for what waits). */
-  endTake(taken: { tag: string; queue: string; raw: string; score: string; env: KombuEnvelope; message: WireMessage } | null): void {
+  endTake(taken: { tag: string; queue: string; raw: string | Buffer; score: string; env: KombuEnvelope; message: WireMessage } | null): void {
     if (--this.taking === 0) this.takesOver?.();
     if (taken) this.hand([new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken)]);
   }
@@ -646,8 +652,8 @@ export class RedisConsumer implements Consumer {
       return h.settling;
     }
     const run = async (): Promise<void> => {
-      const text = h.error ? h.raw : markRedelivered(h.raw);
-      const list = layout.list(h.queue, rawPriorityStep(h.raw));
+      const text = h.error ? h.raw : markRedelivered(h.text);
+      const list = layout.list(h.queue, rawPriorityStep(h.text));
       await client.celeriacRestore(layout.unacked, layout.unackedIndex, list, h.deliveryTag, h.score, text, 'L', layout.wakeChannel(h.queue));
       h.settled = true;
       this.held.delete(h);
@@ -704,8 +710,8 @@ export class RedisConsumer implements Consumer {
         const { layout, client } = this.host;
         const pipe = scriptedPipeline(client);
         for (const h of rest) {
-          const text = h.delivered && !h.error ? markRedelivered(h.raw) : h.raw;
-          pipe.celeriacRestore(layout.unacked, layout.unackedIndex, layout.list(h.queue, rawPriorityStep(h.raw)), h.deliveryTag, h.score, text, 'R', layout.wakeChannel(h.queue));
+          const text = h.delivered && !h.error ? markRedelivered(h.text) : h.raw;
+          pipe.celeriacRestore(layout.unacked, layout.unackedIndex, layout.list(h.queue, rawPriorityStep(h.text)), h.deliveryTag, h.score, text, 'R', layout.wakeChannel(h.queue));
         }
         try {
           const res = (await pipe.exec()) ?? [];

@@ -6,16 +6,18 @@
 import type { ChainableCommander, Redis } from 'ioredis';
 import { luaSource } from '../redis/index.js';
 
-type Arg = string | number;
+type Arg = string | number | Buffer;
+/** An envelope's JSON text, or its bytes (envelopeBytes). */
+type Envelope = string | Buffer;
 
 /** The scripts as commands on a connection. */
 export interface BrokerScripts {
   /** lua/pop.lua: numKeys, then KEYS and ARGV as that file describes. */
   celeriacPop(numKeys: number, ...args: Arg[]): Promise<Array<string | number>>;
   /** lua/publish.lua: list, wake channel, then the envelopes in publish order. */
-  celeriacPublish(list: string, wake: string, ...envelopes: string[]): Promise<number>;
+  celeriacPublish(list: string, wake: string, ...envelopes: Envelope[]): Promise<number>;
   /** lua/publish-once.lua: list, sent marker, envelope, wake channel, marker TTL (s). */
-  celeriacPublishOnce(list: string, marker: string, envelope: string, wake: string, ttl: number): Promise<number>;
+  celeriacPublishOnce(list: string, marker: string, envelope: Envelope, wake: string, ttl: number): Promise<number>;
   /** lua/hand.lua: numKeys (7), then KEYS and ARGV as that file describes. */
   celeriacHand(numKeys: number, ...args: Arg[]): Promise<number>;
   /** lua/take.lua: numKeys (8), then KEYS and ARGV as that file describes. */
@@ -23,14 +25,14 @@ export interface BrokerScripts {
   /** lua/ack.lua: unacked, unacked_index, then tag, score pairs. */
   celeriacAck(unacked: string, index: string, ...tagScorePairs: string[]): Promise<number>;
   /** lua/restore.lua: unacked, unacked_index, list, tag, score, text, end, wake channel. */
-  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): Promise<number>;
+  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: Envelope, end: 'L' | 'R', wake: string): Promise<number>;
   /** lua/release-lock.lua: lock key, token. */
   celeriacReleaseLock(key: string, token: string): Promise<number>;
 }
 
 /** The same commands queued on a pipeline. */
 export interface BrokerPipelineScripts {
-  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: string, end: 'L' | 'R', wake: string): ScriptedPipeline;
+  celeriacRestore(unacked: string, index: string, list: string, tag: string, score: string, text: Envelope, end: 'L' | 'R', wake: string): ScriptedPipeline;
 }
 
 /** A connection with the broker's scripts defined. */

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ConfigurationError, encodeEnvelope, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
+import { ConfigurationError, encodeEnvelope, envelopeBytes, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, oneWritePerTurn, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
@@ -181,7 +181,7 @@ export class RedisBroker implements Broker {
     const replies: Array<Promise<unknown>> = [];
     const pushed = new Set<string>();
     const binding = new Set<string>();
-    const run = { list: '', wake: '', texts: [] as string[], queue: '', step: 0, tag: '' };
+    const run = { list: '', wake: '', texts: [] as Array<string | Buffer>, queue: '', step: 0, tag: '' };
     const flush = (): void => {
       const { list, texts } = run;
       if (!texts.length) return;
@@ -207,7 +207,7 @@ export class RedisBroker implements Broker {
         replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
         binding.add(bindKey);
       }
-      const text = encodeEnvelope(env);
+      const text = envelopeBytes(env);
       const step = priorityStep(env.properties.priority);
       const list = this.layout.list(target.queue, step);
       const id = options.once ? message.headers.id : undefined;
@@ -243,7 +243,7 @@ export class RedisBroker implements Broker {
    * queue when nothing waits there (it starts without a wake-up and a pop
    * first), else pushed.
    */
-  private handOrPush(queue: string, step: number, tag: string, text: string): Promise<number> {
+  private handOrPush(queue: string, step: number, tag: string, text: string | Buffer): Promise<number> {
     const l = this.layout;
     const score = unackedScore(this.options.visibilityTimeout);
     return this.client.celeriacHand(
@@ -266,7 +266,7 @@ export class RedisBroker implements Broker {
   }
 
   /** lua/publish-once.lua: pushed unless a message with this task id was pushed before. */
-  private async publishOnce(list: string, id: string, text: string, queue: string): Promise<void> {
+  private async publishOnce(list: string, id: string, text: string | Buffer, queue: string): Promise<void> {
     const n = await this.client.celeriacPublishOnce(list, this.layout.sent(id), text, this.layout.wakeChannel(queue), SENT_MARKER_TTL);
     if (n === -1) this.options.logger.warn(`celeriac: message ${id} was sent before; not sent again`);
   }
@@ -288,7 +288,7 @@ export class RedisBroker implements Broker {
    * before the consumer can ack it, on the same connection, so Redis records
    * it first. A chain step then starts while Redis stores the step before.
    */
-  private async take(consumer: RedisConsumer, queue: string, text: string, env: KombuEnvelope, message: WireMessage): Promise<void> {
+  private async take(consumer: RedisConsumer, queue: string, text: string | Buffer, env: KombuEnvelope, message: WireMessage): Promise<void> {
     const l = this.layout;
     const tag = env.properties.delivery_tag;
     const step = priorityStep(env.properties.priority);

@@ -108,7 +108,12 @@ export interface TaskSendSpec {
  * message it sent itself does not parse the rest again either.
  */
 const chainSources = new WeakMap<readonly SignatureDict[], { body: string; data: TaskRequestData; items: readonly SignatureDict[] }>();
-const chainTexts = new WeakMap<readonly SignatureDict[], { text: string; items: readonly SignatureDict[] }>();
+/**
+ * A chain array's JSON text without its closing bracket: each rest is then a
+ * slice of the text it came from (V8 shares a slice's characters with its
+ * source, where adding the bracket back would copy them at every step).
+ */
+const chainTexts = new WeakMap<readonly SignatureDict[], { open: string; items: readonly SignatureDict[] }>();
 
 /**
  * Whether a chain array still holds the signatures its text was taken for
@@ -133,22 +138,26 @@ const REST_MARK = `__celeriac_rest_${randomUUID()}`;
 export function chainRest(chain: readonly SignatureDict[]): SignatureDict[] {
   const rest = chain.slice(0, -1);
   if (!rest.length) return rest;
-  const text = chainText(chain);
-  if (text === null) return rest;
+  const open = chainOpenText(chain);
+  if (open === null) return rest;
   let tail: string;
   try {
-    tail = `,${JSON.stringify(chain[chain.length - 1])}]`;
+    tail = `,${JSON.stringify(chain[chain.length - 1])}`;
   } catch {
     return rest;
   }
-  if (text.endsWith(tail)) chainTexts.set(rest, { text: `${text.slice(0, text.length - tail.length)}]`, items: rest.slice() });
+  if (open.endsWith(tail)) chainTexts.set(rest, { open: open.slice(0, open.length - tail.length), items: rest.slice() });
   return rest;
 }
 
-/** The JSON text of a chain array: made by chainRest, or cut from the body it was decoded from when laid out as encodeTaskMessage lays it out. */
-function chainText(chain: readonly SignatureDict[]): string | null {
+/**
+ * The JSON text of a chain array less its closing bracket: made by
+ * chainRest, or cut from the body it was decoded from when laid out as
+ * encodeTaskMessage lays it out.
+ */
+function chainOpenText(chain: readonly SignatureDict[]): string | null {
   const known = chainTexts.get(chain);
-  if (known) return unchanged(chain, known.items) ? known.text : null;
+  if (known) return unchanged(chain, known.items) ? known.open : null;
   const src = chainSources.get(chain);
   if (!src || !unchanged(chain, src.items)) return null;
   const { body, data } = src;
@@ -157,20 +166,22 @@ function chainText(chain: readonly SignatureDict[]): string | null {
   let suffix: string;
   try {
     prefix = `[${JSON.stringify(data.args)},${JSON.stringify(data.kwargs)},{"callbacks":${JSON.stringify(e.callbacks)},"errbacks":${JSON.stringify(e.errbacks)},"chain":`;
-    suffix = `,"chord":${JSON.stringify(e.chord)}}]`;
+    suffix = `],"chord":${JSON.stringify(e.chord)}}]`;
   } catch {
     return null;
   }
   if (body.length <= prefix.length + suffix.length || !body.startsWith(prefix) || !body.endsWith(suffix)) return null;
-  const text = body.slice(prefix.length, body.length - suffix.length);
-  chainTexts.set(chain, { text, items: src.items });
-  return text;
+  const open = body.slice(prefix.length, body.length - suffix.length);
+  chainTexts.set(chain, { open, items: src.items });
+  return open;
 }
 
 /** The body of a message whose chain rest went in as text: the body with the rest marked, and the rest. */
 export interface PreparedBody {
   readonly head: string;
   readonly chain: SignatureDict[];
+  /** The body in the pieces it was joined from (the rest's text among them), for writing it out without copying it first. */
+  readonly parts: readonly string[];
 }
 
 /** A decoded task message, ready for the worker. */
@@ -224,8 +235,9 @@ export function encodeTaskMessage(spec: TaskSendSpec): WireMessage {
   const rest = chain && chainTexts.get(chain);
   if (chain && rest && unchanged(chain, rest.items)) {
     const head = encodeJson([spec.args, spec.kwargs, { ...spec.embed, chain: REST_MARK }]);
-    const body = head.replace(`"${REST_MARK}"`, () => rest.text);
-    return { headers, properties, body, contentType: JSON_CONTENT_TYPE, contentEncoding: 'utf-8', prepared: { head, chain } };
+    const at = head.indexOf(`"${REST_MARK}"`);
+    const parts = [head.slice(0, at), rest.open, `]${head.slice(at + REST_MARK.length + 2)}`];
+    return { headers, properties, body: parts[0] + parts[1] + parts[2], contentType: JSON_CONTENT_TYPE, contentEncoding: 'utf-8', prepared: { head, chain, parts } };
   }
   return {
     headers,

@@ -249,6 +249,17 @@ describe('an envelope’s JSON text', () => {
       expect(parseEnvelope(text)).toEqual(parseEnvelope(encodeJson(env)));
     }
   });
+
+  it('as bytes is the same text: a buffer for a large body, the string for a small one', async () => {
+    const { encodeEnvelope, envelopeBytes, toEnvelope } = await import('../../src/protocol/index.js');
+    for (const size of [0, 300, 3000, 100_000]) {
+      const msg = encodeTaskMessage({ name: 't', id: `id-${size}`, args: ['x'.repeat(size), 'é"\\\n'], kwargs: {}, embed: emptyEmbed(), origin: 'ö', replyTo: 'r', extraHeaders: { q: '"€' } });
+      const env = toEnvelope(msg, 'ex', 'rk');
+      const bytes = envelopeBytes(env);
+      expect(typeof bytes === 'string').toBe(size < 3000);
+      expect(Buffer.from(bytes).equals(Buffer.from(encodeEnvelope(env), 'utf8'))).toBe(true);
+    }
+  });
 });
 
 describe('options on the wire', () => {
@@ -712,6 +723,11 @@ describe('a chain step sends the rest of its chain on as the text it came in', (
     const body = encodeTaskMessage(next).body;
     expect(body).toBe(encodeTaskMessage({ ...next, embed: { ...next.embed, chain: [...rest] } }).body);
     expect(decodeTaskMessage(encodeTaskMessage(next)).embed.chain).toEqual([1, 2, 3].map(step));
+    // Its envelope carries the same body, written from the pieces it was joined from.
+    const { toEnvelope } = await import('../../src/protocol/index.js');
+    const msg = encodeTaskMessage(next);
+    expect(msg.prepared?.parts.length).toBe(3);
+    expect(toEnvelope(msg, '', 'q').body).toBe(Buffer.from(body, 'utf8').toString('base64'));
   });
 
   it('a chain whose array was changed after decoding (a step removed or replaced), or a body laid out otherwise (Python’s separators), is encoded from the signatures', async () => {
