@@ -586,22 +586,30 @@ export class RedisConsumer implements Consumer {
     this.hand(taken);
   }
 
-  /** @internal room for one message published in this process to take directly (lua/take.lua); reserve it. */
+  /**
+   * @internal room for one message published in this process to take
+   * directly (lua/take.lua); reserve it. Deliveries the application holds
+   * only while it stores their results (Consumer.hold) leave room for it: a
+   * take is what a finished task sends on (a chain's next step), and it takes
+   * the place of the step that sent it. Otherwise a chain that runs ahead of
+   * its result stores would go through the queue at every few steps.
+   */
   reserveTake(queue: string): boolean {
-    if (this.cancelled || !this.queues.includes(queue) || this.room() <= 0) return false;
+    if (this.cancelled || !this.queues.includes(queue) || this.room() + this.busy <= 0) return false;
     this.taking++;
     return true;
   }
 
   /**
    * @internal whether a reserved take may be eager: handed over before Redis
-   * replies, and taken even if messages wait. Only while the loop waits for
-   * messages, no wake-up came, and the queues were seen empty just now, so
+   * replies, and taken even if messages wait. Only while the loop waits (for
+   * messages, or for room), no wake-up came, and the queues were seen empty
+   * just now, so
    * that it overtakes nothing but what a publisher sending no wake-ups
    * queued within the host's eagerTakeWindow.
    */
   eager(): boolean {
-    return this.awaiting && !this.woken && !this.cancelled && performance.now() - this.seenEmpty < this.host.eagerTakeWindow;
+    return (this.awaiting || this.full) && !this.woken && !this.cancelled && performance.now() - this.seenEmpty < this.host.eagerTakeWindow;
   }
 
   /** @internal a take's reply: whether every queue was empty. Messages were waiting: look for them now. */

@@ -6,7 +6,7 @@ import { Chord } from './chord.js';
 import { Group } from './group.js';
 import type { CanvasHost } from './host.js';
 import { toWireOptions, type ApplyOptions } from './options.js';
-import './pipe.js';
+import { pipeOnto } from './pipe.js';
 import { fromDict, Signature } from './signature.js';
 import type { AnySignature, BodyCheck, ChainIn, ChainOut, ChainRes, CheckChain, ChordHeader, GroupIn, GroupMembers, GroupOut, HeaderIn, HeaderOut, OutOf, ResOf } from './types.js';
 
@@ -32,7 +32,7 @@ export function chain<T extends AnySignature[]>(...tasks: CheckChain<T>): Chain<
   const sigs = tasks as readonly Signature[];
   const host = sigs.find((s) => s.host)?.host ?? null;
   let acc: Signature = new Chain([], {}, host);
-  for (const t of sigs) acc = acc.pipe(t);
+  for (const t of sigs) acc = pipeOnto(acc, t);
   return (acc instanceof Chain ? acc : new Chain([acc], {}, host)) as never;
 }
 

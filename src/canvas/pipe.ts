@@ -73,6 +73,23 @@ function copyChainLinks(from: Chain, to: Signature): void {
   for (const l of (from.options.link as Signature[] | undefined) ?? []) to.tasks[to.tasks.length - 1].link(l);
 }
 
+/**
+ * chain()'s step: `acc | right`, where `acc` is a chain that only chain()
+ * holds, so a plain task is appended to its steps instead of every step
+ * being copied into a new chain (building a chain of n steps copies n
+ * signatures, not n²/2). Anything else goes through pipe.
+ */
+function pipeOnto(acc: Signature, right: Signature): Signature {
+  if (acc instanceof Chain && acc.tasks.length && !(right instanceof Chain) && !(right instanceof Group)) {
+    const last = acc.tasks[acc.tasks.length - 1];
+    if (!(last instanceof Group) && !(last instanceof Chord)) {
+      acc.tasks.push(right.clone());
+      return acc;
+    }
+  }
+  return pipe(acc, right);
+}
+
 setPipe(pipe);
 
-export { pipe };
+export { pipe, pipeOnto };

@@ -38,6 +38,26 @@ export function resultFromTuple(tuple: ResultTuple, host: ResultHost): AnyResult
   return resultFactory(tuple, host);
 }
 
+/** The results `r` was composed after, earliest first (a chain's steps before it, a chord's header). */
+export function ancestorsOf(r: AnyResult): AnyResult[] {
+  const chain: AnyResult[] = [];
+  for (let p = r.parent; p; p = p.parent) chain.unshift(p);
+  return chain;
+}
+
+/**
+ * @internal Throw the error of the first of `results` that failed, if any (no
+ * waiting). Their states are read in one backend call; only a failed one
+ * (or a group, which reads its members likewise) is read again for its
+ * error.
+ */
+export async function throwFirstFailure(host: ResultHost, results: readonly AnyResult[]): Promise<void> {
+  const plain = results.filter((r): r is AsyncResult => r instanceof AsyncResult);
+  const metas = plain.length ? await host.backend.getMetas(plain.map((r) => r.id)) : [];
+  const failed = new Set(plain.filter((_, i) => PROPAGATE_STATES.has(metas[i].status)).map((r) => r.id));
+  for (const r of results) if (!(r instanceof AsyncResult) || failed.has(r.id)) await r.throwIfFailed();
+}
+
 /** A pending task's result handle. */
 export class AsyncResult<R = unknown> {
   /** The task id. */
@@ -198,11 +218,9 @@ export class AsyncResult<R = unknown> {
     return m;
   }
 
-  /** Throw the error of the earliest failed ancestor, if any (C-049). */
+  /** Throw the error of the earliest failed ancestor, if any (C-049); their states are read in one call. */
   async throwIfParentFailed(): Promise<void> {
-    const chain: AnyResult[] = [];
-    for (let p = this.parent; p; p = p.parent) chain.unshift(p);
-    for (const p of chain) await p.throwIfFailed();
+    await throwFirstFailure(this.host, ancestorsOf(this));
   }
 
   /** Throw this result's error if it failed or was revoked (no waiting). */

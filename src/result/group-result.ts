@@ -1,7 +1,7 @@
 /** ResultSet and GroupResult (C-080…C-088). */
 import { PROPAGATE_STATES, READY_STATES, States, type ResultTuple } from '../backend/index.js';
 import { TimeoutError } from '../protocol/index.js';
-import { AsyncResult, setResultFactory, type AnyResult, type GetOptions } from './async-result.js';
+import { ancestorsOf, AsyncResult, setResultFactory, throwFirstFailure, type AnyResult, type GetOptions } from './async-result.js';
 import { DependencyGraph } from './graph.js';
 import type { ResultHost, RevokeOptions } from './host.js';
 
@@ -154,10 +154,7 @@ export class ResultSet<R extends unknown[] = unknown[]> {
 
   /** Throw the first failing member's error, if any (no waiting); plain members are read in one call. */
   async throwIfFailed(): Promise<void> {
-    const plain = this.results.filter((r): r is AsyncResult => r instanceof AsyncResult);
-    const metas = await this.host.backend.getMetas(plain.map((r) => r.id));
-    const failed = new Set(plain.filter((_, i) => PROPAGATE_STATES.has(metas[i].status)).map((r) => r.id));
-    for (const r of this.results) if (!(r instanceof AsyncResult) || failed.has(r.id)) await r.throwIfFailed();
+    await throwFirstFailure(this.host, this.results);
   }
 
   /** Results of members' children are not tracked on a set; a set's children are its members. */
@@ -205,11 +202,7 @@ export class GroupResult<R extends unknown[] = unknown[]> extends ResultSet<R> {
 
   /** Throws the parent's error first when asked (as AsyncResult does), then waits for members. */
   override async get(options: JoinOptions = {}): Promise<R> {
-    if (options.followParents !== false && options.propagate !== false && this.parent) {
-      const chain: AnyResult[] = [];
-      for (let p: AnyResult | null = this.parent; p; p = p.parent) chain.unshift(p);
-      for (const p of chain) await p.throwIfFailed();
-    }
+    if (options.followParents !== false && options.propagate !== false && this.parent) await throwFirstFailure(this.host, ancestorsOf(this));
     return this.join(options);
   }
 

@@ -39,7 +39,7 @@ function argOf(d: Delivery): number {
   return JSON.parse(d.message?.body ?? '[[-1]]')[0][0] as number;
 }
 
-type TestConsumer = { id: string; cancel(): Promise<void>; eager(): boolean };
+type TestConsumer = { id: string; cancel(): Promise<void>; eager(): boolean; hold(delta: number): void };
 /** What a test gets from withConsumer. */
 type ConsumerTest = { broker: RedisBroker; consumer: TestConsumer; got: Delivery[] };
 
@@ -129,6 +129,26 @@ describe('taking a message published to a queue this process consumes', () => {
       await until('the third after room came back', () => got.length === 3);
       expect(argOf(got[2])).toBe(3);
       await Promise.all(got.map((d) => d.ack()));
+    });
+  });
+
+  it('is taken while the deliveries that fill the prefetch are only storing their results (held), and is not while they are unsettled', async () => {
+    await withConsumer('take-h', 2, async ({ broker, consumer, got }) => {
+      await broker.publishMany([message('take-h', 1), message('take-h', 2)], { takeLocally: true });
+      expect(got.map(argOf)).toEqual([1, 2]);
+      // Both unsettled: no room, the next one is pushed.
+      await broker.publishMany([message('take-h', 3)], { takeLocally: true });
+      expect(got).toHaveLength(2);
+      expect(await redis.llen(`${PREFIX}take-h`)).toBe(1);
+      await redis.del(`${PREFIX}take-h`);
+      // Both acknowledged and storing their results (the worker holds them): a task's next step is still taken.
+      consumer.hold(2);
+      await Promise.all(got.map((d) => d.ack()));
+      await broker.publishMany([message('take-h', 4)], { takeLocally: true });
+      expect(got.map(argOf)).toEqual([1, 2, 4]);
+      expect(await redis.llen(`${PREFIX}take-h`)).toBe(0);
+      consumer.hold(-2);
+      await got[2].ack();
     });
   });
 
