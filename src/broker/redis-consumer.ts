@@ -193,6 +193,11 @@ class Held implements Delivery {
     return this.read;
   }
 
+  /** Drop the parsed envelope (read again if asked for): an acknowledged message is not read any more, and its ack may take a while. */
+  forgetParse(): void {
+    if (!this.made) this.read = null;
+  }
+
   /** The envelope's JSON text. */
   get text(): string {
     return typeof this.raw === 'string' ? this.raw : this.raw.toString('utf8');
@@ -642,6 +647,7 @@ export class RedisConsumer implements Consumer {
       // later. An ack that fails puts the delivery back among the held ones (restored when the consumer stops).
       this.held.delete(h);
       this.acking.add(h);
+      h.forgetParse();
       // Only a loop that waits for room needs to hear of it (an idle one waits for messages).
       if (this.full) this.signal();
       h.settling = this.acks.add(h).then(

@@ -36,8 +36,9 @@ const SIGNAL_NUMBERS: Record<string, number> = { SIGINT: 2, SIGTERM: 15 };
 
 /** Run a worker until a signal stops it; resolves with the exit code. */
 export async function runWorker(o: WorkerCommandOptions): Promise<number> {
-  // Before the app loads: what loading allocates is held to the same young generation.
-  tuneHeap({ maxSemiSpaceMb: o.maxSemiSpaceSize, heapGrowingPercent: o.heapGrowingPercent });
+  // Before the app loads, holding the young generation at its size until the worker runs (see tuneHeap).
+  let started: () => void = () => undefined;
+  tuneHeap({ maxSemiSpaceMb: o.maxSemiSpaceSize, heapGrowingPercent: o.heapGrowingPercent }, new Promise<void>((r) => (started = r)));
   const level = parseLogLevel(o.loglevel ?? 'info');
   const log = pino({ name: 'celeriac-cli', level, base: { pid: process.pid } }, pino.destination({ fd: 2, sync: true }));
   const app = await loadApp({ app: o.app, broker: o.broker, resultBackend: o.resultBackend, loglevel: o.loglevel });
@@ -62,6 +63,7 @@ export async function runWorker(o: WorkerCommandOptions): Promise<number> {
     await app.close().catch(() => undefined);
     throw new CliError(`cannot start worker: ${(err as Error).message}`, ExitCode.STARTUP, { cause: err });
   }
+  started();
   if (!o.quiet) {
     process.stdout.write(
       `${hostname} ready: queues=${worker.queues.join(',')} concurrency=${worker.concurrency} ` +

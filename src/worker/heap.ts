@@ -73,8 +73,14 @@ let active: (() => void) | null = null;
  * Apply heap settings to this process (the settings are V8's, so they hold
  * for everything the process runs). Returns a function that puts V8's own
  * behaviour back. Applying again replaces the earlier settings.
+ *
+ * With `holdUntil`, the young generation keeps its size until that settles,
+ * and grows towards the cap after: loading an application runs long stretches
+ * of code without an event-loop turn, in which V8 would grow it more than once
+ * before the growth factor could be looked at again (the CLI holds it until
+ * the worker has started).
  */
-export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
+export function tuneHeap(settings: HeapSettings = WORKER_HEAP, holdUntil?: Promise<unknown>): () => void {
   active?.();
   const semiMb = settings.maxSemiSpaceMb ?? WORKER_HEAP.maxSemiSpaceMb;
   const growing = settings.heapGrowingPercent ?? WORKER_HEAP.heapGrowingPercent;
@@ -84,7 +90,13 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
   if (semiMb > 0) {
     const cap = semiMb * MB;
     let factor = V8_GROWTH_FACTOR;
+    let holding = holdUntil !== undefined;
     const check = (): void => {
+      if (holding) {
+        if (factor !== 1) setFlagsFromString('--semi-space-growth-factor=1');
+        factor = 1;
+        return;
+      }
       // V8 multiplies a semi-space by the factor when it grows it: the next growth lands on the cap, none after.
       const semi = semiSpaceBytes();
       if (semi <= 0) return;
@@ -98,6 +110,11 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP): () => void {
     // size; looking after each collection resets the factor long before that happens again.
     observer = new PerformanceObserver(check);
     observer.observe({ entryTypes: ['gc'] });
+    const release = (): void => {
+      holding = false;
+      check();
+    };
+    holdUntil?.then(release, release);
   }
   const undo = (): void => {
     if (active !== undo) return;

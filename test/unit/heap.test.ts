@@ -18,7 +18,11 @@ const CHURN = `
 import { getHeapSpaceStatistics } from 'node:v8';
 const { tuneHeap, youngGenerationBytes } = await import('./src/worker/heap.ts');
 const e = process.env;
-const undo = e.CAP || e.GROW ? tuneHeap({ maxSemiSpaceMb: Number(e.CAP ?? 0), heapGrowingPercent: Number(e.GROW ?? 0) }) : null;
+let release = () => {};
+const hold = e.HOLD ? new Promise((r) => (release = r)) : undefined;
+const start = youngGenerationBytes();
+const undo = e.CAP || e.GROW ? tuneHeap({ maxSemiSpaceMb: Number(e.CAP ?? 0), heapGrowingPercent: Number(e.GROW ?? 0) }, hold) : null;
+let held = 0;
 const old = () => getHeapSpaceStatistics().find((s) => s.space_name === 'old_space').space_size;
 const ring = new Array(30000);
 let k = 0, young = 0, oldest = 0;
@@ -28,13 +32,14 @@ for (let i = 0; i < 300; i++) {
   young = Math.max(young, youngGenerationBytes());
   oldest = Math.max(oldest, old());
   if (i === 100 && e.UNDO) { undo(); young = 0; }
+  if (i === 100 && e.HOLD) { held = young; release(); }
 }
-console.log(JSON.stringify({ youngMb: young / 1048576, oldMb: oldest / 1048576 }));
+console.log(JSON.stringify({ youngMb: young / 1048576, oldMb: oldest / 1048576, startMb: start / 1048576, heldMb: held / 1048576 }));
 `;
 
-async function churn(env: Record<string, string>): Promise<{ youngMb: number; oldMb: number }> {
+async function churn(env: Record<string, string>): Promise<{ youngMb: number; oldMb: number; startMb: number; heldMb: number }> {
   const { stdout } = await run(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', CHURN], { env: { ...process.env, ...env }, timeout: 60_000 });
-  return JSON.parse(stdout) as { youngMb: number; oldMb: number };
+  return JSON.parse(stdout) as { youngMb: number; oldMb: number; startMb: number; heldMb: number };
 }
 
 describe('tuneHeap', () => {
@@ -53,6 +58,12 @@ describe('tuneHeap', () => {
   it('gives V8 its own growth back when undone', async () => {
     const undone = await churn({ CAP: '2', UNDO: '1' });
     expect(undone.youngMb).toBeGreaterThan(8);
+  }, 60_000);
+
+  it('holds the young generation at its size until holdUntil settles, then grows it to the cap', async () => {
+    const r = await churn({ CAP: '8', HOLD: '1' });
+    expect(r.heldMb).toBe(r.startMb);
+    expect(r.youngMb).toBe(16);
   }, 60_000);
 
   it('refuses negative settings', async () => {
