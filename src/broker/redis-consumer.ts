@@ -153,6 +153,16 @@ export async function restoreHanded(host: Pick<ConsumerHost, 'layout' | 'client'
   }
 }
 
+/** A pop script call on its way: what it asked for, and its reply. */
+interface PopCall {
+  count: number;
+  room: number;
+  token: string;
+  score: string;
+  order: string[];
+  reply: Promise<Array<string | number>>;
+}
+
 /**
  * A message this consumer took, delivered or not yet. Its envelope is parsed
  * when the message is first read: a worker reads it when the task starts, so
@@ -267,6 +277,8 @@ export class RedisConsumer implements Consumer {
   }, true);
   /** The pop script's KEYS and queue-name ARGV, for the queue order they were made for. */
   private popArgsCache: { order: string[]; keys: string[]; names: string[] } | null = null;
+  /** A pop sent before the loop asked for it (see pop), waiting for its reply. */
+  private ahead: PopCall | null = null;
   /** How many more messages publishers may hand this consumer under its registration (see lua/hand.lua), as far as it knows. */
   private handRoom = 0;
   /** Delivery tags of the last messages handed to this consumer (a handed message is delivered once, however it arrives). */
@@ -357,21 +369,25 @@ export class RedisConsumer implements Consumer {
     while (!this.cancelled) {
       try {
         if (this.unsure !== null) await this.recover(this.unsure);
-        const room = this.room();
-        if (room <= 0) {
-          this.full = true;
-          await this.sleep(Number.POSITIVE_INFINITY);
-          this.full = false;
-          continue;
+        let call = this.ahead;
+        this.ahead = null;
+        if (!call) {
+          const room = this.room();
+          if (room <= 0) {
+            this.full = true;
+            await this.sleep(Number.POSITIVE_INFINITY);
+            this.full = false;
+            continue;
+          }
+          this.woken = false;
+          call = this.sendPop(Math.min(room, MAX_BATCH), room);
         }
-        this.woken = false;
-        const want = Math.min(room, MAX_BATCH);
-        const n = await this.pop(want, room);
+        const n = await this.pop(call);
         backoff = 0;
         offline = false;
         if (n > 0 && timedOut) idle = 1;
         else if (n === 0 || idle < this.host.pollInterval) idle = Math.min(this.host.pollInterval, idle * 2);
-        if (n === want) {
+        if (n === call.count) {
           timedOut = false;
           continue;
         }
@@ -434,31 +450,50 @@ export class RedisConsumer implements Consumer {
   }
 
   /**
-   * Take up to `count` messages and deliver them; returns how many. When it
-   * found the queues empty, the script registers the consumer as idle with
-   * the `room` left, for publishers to hand it messages (lua/hand.lua).
+   * Send the pop script for up to `count` messages. When it finds the queues
+   * empty, the script registers the consumer as idle with the `room` left,
+   * for publishers to hand it messages (lua/hand.lua).
    */
-  private async pop(count: number, room: number): Promise<number> {
+  private sendPop(count: number, room: number): PopCall {
     const order = this.order;
     const { keys, names } = this.popArgs();
     const token = `${this.id}:${++this.seq}`;
     const score = unackedScore(this.host.visibilityTimeout);
+    const reply = this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names, room, this.id));
+    // Awaited by pop(); a pop sent ahead may be read only after its rejection.
+    reply.catch(() => undefined);
+    return { count, room, token, score, order, reply };
+  }
+
+  /**
+   * A pop's reply: deliver what it took; returns how many. A pop that filled
+   * its count sends the next one before delivering (counting what it took
+   * against the room), so the next batch is on its way while this one runs
+   * instead of after it: one pop is ever awaiting its reply, so the claim
+   * key still names the one to recover.
+   */
+  private async pop(call: PopCall): Promise<number> {
     let reply: Array<string | number>;
     try {
-      reply = await this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names, room, this.id));
+      reply = await call.reply;
     } catch (err) {
-      this.unsure = token;
+      this.unsure = call.token;
       throw err;
     }
     const taken: Held[] = [];
     for (let i = 0; i + 2 < reply.length; i += 3) {
-      const queue = order[Number(reply[i]) - 1];
-      const h = new Held(this, String(reply[i + 1]), queue, String(reply[i + 2]), score);
+      const queue = call.order[Number(reply[i]) - 1];
+      const h = new Held(this, String(reply[i + 1]), queue, String(reply[i + 2]), call.score);
       this.rotate(queue);
       taken.push(h);
     }
-    if (taken.length < count) this.seenEmpty = performance.now();
-    this.handRoom = taken.length < count ? room - taken.length : 0;
+    if (taken.length < call.count) this.seenEmpty = performance.now();
+    this.handRoom = taken.length < call.count ? call.room - taken.length : 0;
+    if (taken.length === call.count && !this.cancelled) {
+      for (const h of taken) this.held.add(h);
+      const room = this.room();
+      if (room > 0) this.ahead = this.sendPop(Math.min(room, MAX_BATCH), room);
+    }
     this.hand(taken);
     return taken.length;
   }
@@ -699,6 +734,10 @@ export class RedisConsumer implements Consumer {
     this.signal();
     this.cancelling = (async () => {
       await this.loop;
+      // A pop sent ahead: what it took is held (and restored below) or, if its reply is lost, recovered.
+      const ahead = this.ahead;
+      this.ahead = null;
+      if (ahead) await this.pop(ahead).catch(() => undefined);
       await this.unregister();
       if (this.unsure !== null) {
         try {

@@ -230,6 +230,58 @@ describe('taking a message published to a queue this process consumes', () => {
   });
 });
 
+describe('popping a queue that holds more than the room', () => {
+  it('asks for the next batch before it delivers a full one, and delivers every message once, in order', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000, eagerTakeWindow: 0 });
+    const got: Array<{ arg: number; popsSent: number }> = [];
+    let pops = 0;
+    let consumer: TestConsumer | null = null;
+    try {
+      consumer = (await broker.consume(['pop-ahead'], (d) => {
+        got.push({ arg: argOf(d), popsSent: pops });
+        void d.ack();
+      }, { prefetch: 200 })) as unknown as TestConsumer;
+      await until('the consumer idle', async () => (await redis.exists(`${PREFIX}_celeriac.idle.${consumer?.id}`)) === 1);
+      const conn = (consumer as unknown as { conn: { celeriacPop: (...a: unknown[]) => Promise<unknown> } }).conn;
+      const real = conn.celeriacPop.bind(conn);
+      vi.spyOn(conn, 'celeriacPop').mockImplementation((...a: unknown[]) => {
+        pops++;
+        return real(...a);
+      });
+      await broker.publishMany(Array.from({ length: 300 }, (_, i) => message('pop-ahead', i)));
+      await until('all 300 delivered', () => got.length === 300);
+      expect(got.map((g) => g.arg)).toEqual(Array.from({ length: 300 }, (_, i) => i));
+      // The first batch (64, a pop's most) filled its count with room left: it arrived while the next pop was on its way.
+      expect(got[0].popsSent).toBe(2);
+      await until('every ack settled', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
+    } finally {
+      await consumer?.cancel();
+      await broker.close();
+    }
+  });
+
+  it('a consumer stopped while a pop is ahead gives back what that pop took: nothing left unacked, all back in the queue', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000, eagerTakeWindow: 0 });
+    await broker.publishMany(Array.from({ length: 200 }, (_, i) => message('pop-stop', i)));
+    let stopping: Promise<void> | null = null;
+    let consumer: TestConsumer | null = null;
+    try {
+      consumer = (await broker.consume(['pop-stop'], () => {
+        // Stop at the first delivery: the batch after it has been asked for already.
+        stopping ??= consumer?.cancel() ?? null;
+      }, { prefetch: 150 })) as unknown as TestConsumer;
+      await until('the consumer stopping', () => stopping !== null);
+      await stopping;
+      expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+      expect((await queuedArgs('pop-stop')).sort((a, b) => a - b)).toEqual(Array.from({ length: 200 }, (_, i) => i));
+    } finally {
+      await consumer?.cancel();
+      await broker.close();
+      await redis.del(`${PREFIX}pop-stop`);
+    }
+  });
+});
+
 describe('publishing a batch (a chord header, a group)', () => {
   it('pushes consecutive messages for one list in one script call per 1,000, each list in publish order', async () => {
     const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
