@@ -107,9 +107,11 @@ export class Continuation {
     let stage = 'send';
     try {
       if (sending && !this.app.storesAfterSends) await sending;
-      const storing = this.write(req, this.meta(req, States.SUCCESS, value, null, [...req.children, ...sent]));
-      storing.catch(() => undefined);
-      if (sending) await sending;
+      const storing = this.write(req, this.meta(req, States.SUCCESS, value, null, sent.length ? [...req.children, ...sent] : req.children));
+      if (sending) {
+        storing.catch(() => undefined);
+        await sending;
+      }
       stage = 'store';
       completed = await storing;
     } catch (err) {

@@ -91,36 +91,53 @@ function checkEncodable(value: unknown): void {
  * limit the task's `signal` aborts with SoftTimeLimitExceeded; at the hard
  * limit the run is abandoned (its promise is left behind, its slot freed) and
  * fails with TimeLimitExceeded. A function that returns without a promise
- * costs no timers and no promise race.
+ * costs no timers and no promise race, and its outcome comes back at once,
+ * not as a promise.
  */
-export async function runTask(
+export function runTask(
   app: Celeriac,
   task: Task,
   req: TaskRequest,
   control: RunControl = new RunControl(),
   override?: [number | null, number | null],
-): Promise<RunOutcome> {
+): RunOutcome | Promise<RunOutcome> {
+  let value: unknown;
   try {
     if (control.aborted) throw control.reason;
     const args = bindArguments(task.name, task.options.params, req.args, req.kwargs, task.options.acceptsKwargs);
     const fn = task.fn as (...a: unknown[]) => unknown;
-    let value = app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, control), ...args) : fn(...args)), task.options.asyncContext);
-    if (isThenable(value)) {
-      const [hardTl, softTl] = req.timelimit;
-      value = await settle(app, value, control, hardTl ?? override?.[0] ?? task.options.timeLimit, softTl ?? override?.[1] ?? task.options.softTimeLimit);
-    }
-    checkEncodable(value);
-    return { kind: 'success', value: value === undefined ? null : value };
+    value = app.runAs(req, () => (task.options.bind ? fn(new Context(app, task, req, control), ...args) : fn(...args)), task.options.asyncContext);
   } catch (e) {
-    if (e instanceof RetryRequest) return { kind: 'retry', retry: e };
-    if (e instanceof Error && e.name === 'Replaced') return { kind: 'ignored' };
-    const error = toError(e);
-    if (task.options.autoretryFor.some((cls) => error instanceof cls)) {
-      const retry = autoRetry(app, task, req, error);
-      if (retry) return { kind: 'retry', retry };
-    }
-    return { kind: 'failure', error, traceback: formatTraceback(error) };
+    return errorOutcome(app, task, req, e);
   }
+  if (!isThenable(value)) return valueOutcome(app, task, req, value);
+  const [hardTl, softTl] = req.timelimit;
+  return settle(app, value, control, hardTl ?? override?.[0] ?? task.options.timeLimit, softTl ?? override?.[1] ?? task.options.softTimeLimit).then(
+    (v) => valueOutcome(app, task, req, v),
+    (e: unknown) => errorOutcome(app, task, req, e),
+  );
+}
+
+/** What a task returned: success, unless it cannot be stored. */
+function valueOutcome(app: Celeriac, task: Task, req: TaskRequest, value: unknown): RunOutcome {
+  try {
+    checkEncodable(value);
+  } catch (e) {
+    return errorOutcome(app, task, req, e);
+  }
+  return { kind: 'success', value: value === undefined ? null : value };
+}
+
+/** What a task threw: a retry it asked for or earned (autoretryFor), a replacement, or a failure. */
+function errorOutcome(app: Celeriac, task: Task, req: TaskRequest, e: unknown): RunOutcome {
+  if (e instanceof RetryRequest) return { kind: 'retry', retry: e };
+  if (e instanceof Error && e.name === 'Replaced') return { kind: 'ignored' };
+  const error = toError(e);
+  if (task.options.autoretryFor.some((cls) => error instanceof cls)) {
+    const retry = autoRetry(app, task, req, error);
+    if (retry) return { kind: 'retry', retry };
+  }
+  return { kind: 'failure', error, traceback: formatTraceback(error) };
 }
 
 /** Wait for a task's promise under its time limits and its abort switch (revoke with terminate). */

@@ -307,20 +307,20 @@ export class Worker implements ControlledWorker {
       this.hostname,
     );
     started(req);
-    this.taskEvent('task-received', () => ({ uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: req.headers.eta, expires: req.headers.expires }));
+    if (this.taskEvents) this.taskEvent('task-received', { uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: req.headers.eta, expires: req.headers.expires });
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
     let acked = false;
     try {
       if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
-        this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: false, signum: null, expired: false }));
+        if (this.taskEvents) this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: false });
         return;
       }
       if (req.expires !== null && req.expires < this.app.now()) {
         this.log.info({ id: req.id, name: req.name }, 'discarding expired task');
         await this.continuation.onRevoked(req, 'expired');
-        this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: false, signum: null, expired: true }));
+        if (this.taskEvents) this.taskEvent('task-revoked', { uuid: req.id, terminated: false, signum: null, expired: true });
         return;
       }
       if (!task) {
@@ -356,30 +356,32 @@ export class Worker implements ControlledWorker {
         const backend = await this.app.resultBackend();
         await backend.store({ status: 'STARTED', result: { pid: process.pid, hostname: this.hostname }, traceback: null, children: [], date_done: null, task_id: req.id });
       }
-      this.taskEvent('task-started', () => ({ uuid: req.id }));
+      if (this.taskEvents) this.taskEvent('task-started', { uuid: req.id });
       const t0 = performance.now();
       const limits = this.timeOverrides.get(task.name);
-      const outcome = this.threads
-        ? await this.threads.run(req, abort, [req.timelimit[0] ?? limits?.[0] ?? task.options.timeLimit, req.timelimit[1] ?? limits?.[1] ?? task.options.softTimeLimit])
-        : await runTask(this.app, task, req, abort, limits);
+      const ran = this.threads
+        ? this.threads.run(req, abort, [req.timelimit[0] ?? limits?.[0] ?? task.options.timeLimit, req.timelimit[1] ?? limits?.[1] ?? task.options.softTimeLimit])
+        : runTask(this.app, task, req, abort, limits);
+      // A plain function's outcome is there at once: no promise turn for it.
+      const outcome = ran instanceof Promise ? await ran : ran;
       const runtime = (performance.now() - t0) / 1000;
       release(acked);
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
       if (outcome.kind === 'success') {
         await this.continuation.onSuccess(req, outcome.value);
-        this.taskEvent('task-succeeded', () => ({ uuid: req.id, result: pyRepr(outcome.value), runtime }));
+        if (this.taskEvents) this.taskEvent('task-succeeded', { uuid: req.id, result: pyRepr(outcome.value), runtime });
       } else if (outcome.kind === 'failure') {
         const revokedTerminate = abort.aborted && abort.reason instanceof TaskRevokedError;
         if (revokedTerminate) {
           await this.continuation.onRevoked(req, 'terminated');
-          this.taskEvent('task-revoked', () => ({ uuid: req.id, terminated: true, signum: 15, expired: false }));
+          if (this.taskEvents) this.taskEvent('task-revoked', { uuid: req.id, terminated: true, signum: 15, expired: false });
         } else {
           await this.continuation.onFailure(req, outcome.error, outcome.traceback);
-          this.taskEvent('task-failed', () => ({ uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback }));
+          if (this.taskEvents) this.taskEvent('task-failed', { uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback });
         }
       } else if (outcome.kind === 'retry') {
         await this.continuation.onRetry(req, outcome.retry);
-        this.taskEvent('task-retried', () => ({ uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' }));
+        if (this.taskEvents) this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
       }
     } finally {
       // An early ack is already on its way (its failure is logged there).
@@ -394,9 +396,9 @@ export class Worker implements ControlledWorker {
     if (wait > 0) await new Promise<void>((r) => this.app.conf.clock.setTimeout(r, wait));
   }
 
-  /** Send a task event when task events are on; the fields are built only then (reprs cost on the hot path). */
-  private taskEvent(type: string, fields: () => Record<string, unknown>): void {
-    if (this.taskEvents) void this.events?.send(type, fields());
+  /** Send a task event (callers check taskEvents first, so that its fields, reprs among them, are built only then). */
+  private taskEvent(type: string, fields: Record<string, unknown>): void {
+    void this.events?.send(type, fields);
   }
 
   private info(req: TaskRequest, acknowledged: boolean, started: number | null): RequestInfo {
