@@ -272,7 +272,24 @@ export class RedisConsumer implements Consumer {
    */
   private readonly acks = new TurnBatch<Held, void>(async (batch) => {
     const { layout, client } = this.host;
-    await client.celeriacAck(layout.unacked, layout.unackedIndex, ...batch.flatMap((h) => [h.deliveryTag, h.score]));
+    const args: string[] = [];
+    for (const h of batch) args.push(h.deliveryTag, h.score);
+    try {
+      await client.celeriacAck(layout.unacked, layout.unackedIndex, ...args);
+    } catch (err) {
+      // Back among the held ones: restored when the consumer stops (or by the visibility timeout).
+      for (const h of batch) {
+        this.acking.delete(h);
+        this.held.add(h);
+        h.settling = null;
+      }
+      throw err;
+    }
+    for (const h of batch) {
+      h.settled = true;
+      this.acking.delete(h);
+      h.settling = null;
+    }
     return [];
   }, true);
   /** The pop script's KEYS and queue-name ARGV, for the queue order they were made for. */
@@ -685,19 +702,8 @@ export class RedisConsumer implements Consumer {
       h.forgetParse();
       // Only a loop that waits for room needs to hear of it (an idle one waits for messages).
       if (this.full) this.signal();
-      h.settling = this.acks.add(h).then(
-        () => {
-          h.settled = true;
-          this.acking.delete(h);
-          h.settling = null;
-        },
-        (err: unknown) => {
-          this.acking.delete(h);
-          this.held.add(h);
-          h.settling = null;
-          throw err;
-        },
-      );
+      // The turn's acks share one promise, settled with their one call.
+      h.settling = this.acks.join(h);
       return h.settling;
     }
     const run = async (): Promise<void> => {
