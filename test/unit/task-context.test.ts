@@ -35,49 +35,47 @@ async function childOf(app: Celeriac, parent: AsyncResult, childId: string): Pro
   return { parentId: meta.parent_id ?? null, inChildren: children.includes(childId) };
 }
 
-describe('with plain functions only', () => {
-  const t = appWithTasks('ctx-plain');
+/** An app with the tasks and a worker, for one describe block. */
+function withWorker(queue: string): ReturnType<typeof appWithTasks> {
+  const t = appWithTasks(queue);
   beforeAll(() => t.app.worker({ concurrency: 4 }).then(() => undefined));
   afterAll(() => t.app.close());
+  return t;
+}
+
+/** Run `sender(x)`; how the child it sent is linked to it, and whether that is the link a child has. */
+async function sentBy(app: Celeriac, sender: { delay(x: number): Promise<AsyncResult> }, x: number): Promise<{ parentId: unknown; inChildren: boolean; linked: boolean }> {
+  const r = await sender.delay(x);
+  const child = await childOf(app, r, (await r.get(T)) as string);
+  return { ...child, linked: child.parentId === r.id && child.inChildren };
+}
+
+describe('with plain functions only', () => {
+  const t = withWorker('ctx-plain');
 
   it("a plain function's synchronous send is its child", async () => {
-    const r = await t.plainSender.delay(2);
-    const id = (await r.get(T)) as string;
-    expect(await childOf(t.app, r, id)).toEqual({ parentId: r.id, inChildren: true });
+    expect((await sentBy(t.app, t.plainSender, 2)).linked).toBe(true);
   });
 
   it("a plain function's promise callbacks send as their own roots unless it sets asyncContext", async () => {
-    const r = await t.callbackSender(false).delay(3);
-    const id = (await r.get(T)) as string;
-    const child = await childOf(t.app, r, id);
-    expect(child.parentId).toBeNull();
-    expect(child.inChildren).toBe(false);
+    expect(await sentBy(t.app, t.callbackSender(false), 3)).toEqual({ parentId: null, inChildren: false, linked: false });
   });
 });
 
 describe('with async functions and asyncContext', () => {
-  const t = appWithTasks('ctx-async');
-  beforeAll(() => t.app.worker({ concurrency: 4 }).then(() => undefined));
-  afterAll(() => t.app.close());
+  const t = withWorker('ctx-async');
 
   it("an async function's send after an await is its child", async () => {
-    const r = await t.asyncSender.delay(4);
-    const id = (await r.get(T)) as string;
-    expect(await childOf(t.app, r, id)).toEqual({ parentId: r.id, inChildren: true });
+    expect((await sentBy(t.app, t.asyncSender, 4)).linked).toBe(true);
   });
 
   it("with asyncContext a plain function's promise callbacks send as its children", async () => {
-    const r = await t.callbackSender(true).delay(5);
-    const id = (await r.get(T)) as string;
-    expect(await childOf(t.app, r, id)).toEqual({ parentId: r.id, inChildren: true });
+    expect((await sentBy(t.app, t.callbackSender(true), 5)).linked).toBe(true);
   });
 
   it('tasks running side by side each see their own request', async () => {
-    const rs = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => (x % 2 ? t.asyncSender : t.plainSender).delay(x)));
-    for (const r of rs) {
-      const id = (await r.get(T)) as string;
-      expect(await childOf(t.app, r, id)).toEqual({ parentId: r.id, inChildren: true });
-    }
+    const links = await Promise.all([1, 2, 3, 4, 5, 6].map((x) => sentBy(t.app, x % 2 ? t.asyncSender : t.plainSender, x)));
+    expect(links.map((l) => l.linked)).toEqual([true, true, true, true, true, true]);
   });
 });
 
