@@ -507,8 +507,8 @@ export class RedisConsumer implements Consumer {
     if (taken.length < call.count) this.seenEmpty = performance.now();
     this.handRoom = taken.length < call.count ? call.room - taken.length : 0;
     if (taken.length === call.count && !this.cancelled) {
-      for (const h of taken) this.held.add(h);
-      const room = this.room();
+      // The room once these are held (hand() adds them below).
+      const room = this.room() - taken.length;
       if (room > 0) this.ahead = this.sendPop(Math.min(room, MAX_BATCH), room);
     }
     this.hand(taken);

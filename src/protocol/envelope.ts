@@ -59,9 +59,15 @@ export function toEnvelope(msg: WireMessage, exchange: string, routingKey: strin
 export function encodeEnvelope(env: KombuEnvelope): string {
   const body = env.body;
   if (env.properties.body_encoding !== 'base64' || body.length < 256) return encodeJson(env);
-  // '{"body":"' + '","content-encoding":…' (the empty body's closing quote onwards).
-  const rest = encodeJson({ ...env, body: '' });
-  return `{"body":"${body}${rest.slice(9)}`;
+  return `${BODY_OPEN}${body}${afterBody(env)}`;
+}
+
+/** What an envelope's JSON text starts with: the base64 body follows, unescaped. */
+const BODY_OPEN = '{"body":"';
+
+/** An envelope's JSON text after its body: the body's closing quote onwards (`","content-encoding":…`). */
+function afterBody(env: KombuEnvelope): string {
+  return encodeJson({ ...env, body: '' }).slice(BODY_OPEN.length);
 }
 
 /** Bodies from this size (base64 characters) on are written as bytes by envelopeBytes. */
@@ -77,11 +83,12 @@ const LARGE_BODY = 4096;
 export function envelopeBytes(env: KombuEnvelope): string | Buffer {
   const body = env.body;
   if (env.properties.body_encoding !== 'base64' || body.length < LARGE_BODY) return encodeEnvelope(env);
-  const tail = encodeJson({ ...env, body: '' }).slice(9);
-  const out = Buffer.allocUnsafe(9 + body.length + Buffer.byteLength(tail));
-  out.write('{"body":"', 0, 'latin1');
-  out.write(body, 9, 'latin1');
-  out.write(tail, 9 + body.length, 'utf8');
+  const tail = afterBody(env);
+  const at = BODY_OPEN.length;
+  const out = Buffer.allocUnsafe(at + body.length + Buffer.byteLength(tail));
+  out.write(BODY_OPEN, 0, 'latin1');
+  out.write(body, at, 'latin1');
+  out.write(tail, at + body.length, 'utf8');
   return out;
 }
 

@@ -86,21 +86,19 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP, holdUntil?: Promi
   const growing = settings.heapGrowingPercent ?? WORKER_HEAP.heapGrowingPercent;
   if (!(semiMb >= 0) || !(growing >= 0)) throw new RangeError(`heap settings must be >= 0 (maxSemiSpaceMb ${semiMb}, heapGrowingPercent ${growing})`);
   if (growing > 0) setFlagsFromString(`--heap-growing-percent=${Math.round(growing)}`);
-  let observer: PerformanceObserver | null = null;
+  let stop = (): void => undefined;
   if (semiMb > 0) {
     const cap = semiMb * MB;
     let factor = V8_GROWTH_FACTOR;
     let holding = holdUntil !== undefined;
+    let undone = false;
     const check = (): void => {
-      if (holding) {
-        if (factor !== 1) setFlagsFromString('--semi-space-growth-factor=1');
-        factor = 1;
-        return;
-      }
-      // V8 multiplies a semi-space by the factor when it grows it: the next growth lands on the cap, none after.
+      if (undone) return;
+      // V8 multiplies a semi-space by the factor when it grows it: the next growth lands on the cap, none after
+      // (none at all while holding).
       const semi = semiSpaceBytes();
       if (semi <= 0) return;
-      const next = semi >= cap ? 1 : Math.max(1, Math.floor(cap / semi));
+      const next = holding || semi >= cap ? 1 : Math.max(1, Math.floor(cap / semi));
       if (next === factor) return;
       factor = next;
       setFlagsFromString(`--semi-space-growth-factor=${next}`);
@@ -108,8 +106,12 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP, holdUntil?: Promi
     check();
     // V8 grows the young generation only in a collection, once what survived since its last growth exceeds its
     // size; looking after each collection resets the factor long before that happens again.
-    observer = new PerformanceObserver(check);
+    const observer = new PerformanceObserver(check);
     observer.observe({ entryTypes: ['gc'] });
+    stop = () => {
+      undone = true;
+      observer.disconnect();
+    };
     const release = (): void => {
       holding = false;
       check();
@@ -119,7 +121,7 @@ export function tuneHeap(settings: HeapSettings = WORKER_HEAP, holdUntil?: Promi
   const undo = (): void => {
     if (active !== undo) return;
     active = null;
-    observer?.disconnect();
+    stop();
     setFlagsFromString(`--semi-space-growth-factor=${V8_GROWTH_FACTOR}`);
     setFlagsFromString('--heap-growing-percent=0');
   };

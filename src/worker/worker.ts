@@ -310,7 +310,6 @@ export class Worker implements ControlledWorker {
     if (this.taskEvents) this.taskEvent('task-received', { uuid: req.id, name: req.name, args: argsRepr(req.args), kwargs: kwargsRepr(req.kwargs), root_id: req.rootId, parent_id: req.parentId, retries: req.retries, eta: req.headers.eta, expires: req.headers.expires });
     const task = this.app.tasks.get(data.name);
     const acksLate = this.options.acksLate || (task?.options.acksLate ?? false);
-    let acked = false;
     try {
       if (this.revoked.has(req.id) || this.revokedRoots.has(req.rootId)) {
         await this.continuation.onRevoked(req, 'revoked');
@@ -348,7 +347,6 @@ export class Worker implements ControlledWorker {
       }
       // Early ack (Celery's default): the message is settled as the task starts; the round trip overlaps the run.
       if (!acksLate) {
-        acked = true;
         unsettled = null;
         delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
       }
@@ -365,7 +363,7 @@ export class Worker implements ControlledWorker {
       // A plain function's outcome is there at once: no promise turn for it.
       const outcome = ran instanceof Promise ? await ran : ran;
       const runtime = (performance.now() - t0) / 1000;
-      release(acked);
+      release(unsettled === null);
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
       if (outcome.kind === 'success') {
         await this.continuation.onSuccess(req, outcome.value);
