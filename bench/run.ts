@@ -47,10 +47,10 @@ const { values: opt } = parseArgs({
   },
 });
 
-const FULL: Sizes = { w1: 20_000, w2: 1000, w2warmup: 50, w3: 1000, w4: 100 };
-const QUICK: Sizes = { w1: 2000, w2: 200, w2warmup: 20, w3: 200, w4: 100 };
-const CALIBRATE_FULL: Sizes = { w1: 2000, w2: 200, w2warmup: 20, w3: 200, w4: 100 };
-const CALIBRATE_QUICK: Sizes = { w1: 500, w2: 50, w2warmup: 10, w3: 50, w4: 20 };
+const FULL: Sizes = { w1: 20_000, w2: 1000, w2warmup: 1000, w3: 1000, w4: 100 };
+const QUICK: Sizes = { w1: 2000, w2: 200, w2warmup: 200, w3: 200, w4: 100 };
+const CALIBRATE_FULL: Sizes = { w1: 2000, w2: 200, w2warmup: 200, w3: 200, w4: 100 };
+const CALIBRATE_QUICK: Sizes = { w1: 500, w2: 50, w2warmup: 50, w3: 50, w4: 20 };
 /**
  * Preferred databases, and where to go when one is taken by someone else:
  * 15 and 0 are the ones no test of this repository uses (the tests use 1–14

@@ -240,6 +240,11 @@ export class Celeriac implements TaskHost {
     return new AppDispatch(this, options);
   }
 
+  /** @internal the result backend when it is connected already (else null). */
+  connectedBackend(): ResultBackend | null {
+    return this._backend;
+  }
+
   /** @internal the broker when it is connected already (else null). */
   connectedBroker(): Broker | null {
     return this._broker;
@@ -369,6 +374,15 @@ class AppDispatch implements Dispatch {
 
   action(fn: () => Promise<void>): void {
     this.items.push(fn);
+  }
+
+  expect(result: AnyResult): void {
+    const backend = this.app.connectedBackend();
+    if (!backend?.listenAhead || !(result instanceof AsyncResult) || this.app.insideTask()) return;
+    // A task sent with ignore_result stores nothing to hear.
+    const own = this.items.find((i) => typeof i !== 'function' && i.message.headers.id === result.id);
+    if (own && typeof own !== 'function' && own.message.headers.ignore_result === true) return;
+    backend.listenAhead(result.id);
   }
 
   flush(): Promise<void> {

@@ -53,6 +53,8 @@ export interface Sample {
   /** The median of SUBMISSIONS submissions, with their min and max. */
   w3?: { ms: number; min?: number; max?: number };
   w4?: { ms: number; min?: number; max?: number };
+  /** The p50 of the config-run's first W2 round trips (as many as measured, before the warm-up ones): the cold figure. */
+  w2first?: { p50: number };
   /** The first full-size W3 and W4 submissions of the config-run (before the warm-up ones), for the cold figure. */
   w3first?: { ms: number };
   w4first?: { ms: number };
@@ -199,6 +201,9 @@ export async function runConfig(
     if (!stuck) worker ??= await sys.startWorker(cfg, ep, profile);
     if (workloads.has('W2') && !skip('W2')) {
       try {
+        // The first round trips of the config-run are the cold figure; the measured ones follow more unmeasured ones.
+        const cold = await client.call<{ lat: number[] }>({ cmd: 'rt', n: sizes.w2, warmup: 0 }, b.rt);
+        sample.w2first = { p50: quantile(cold.lat, 0.5) };
         const r = await client.call<{ lat: number[] }>({ cmd: 'rt', n: sizes.w2, warmup: sizes.w2warmup }, b.rt);
         sample.w2 = { p50: quantile(r.lat, 0.5), p99: quantile(r.lat, 0.99), mean: r.lat.reduce((x, y) => x + y, 0) / r.lat.length, max: Math.max(...r.lat) };
       } catch (err) {

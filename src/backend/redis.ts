@@ -18,7 +18,8 @@ import type { Redis, RedisOptions } from 'ioredis';
 import { ConfigurationError, decodeJson, encodeJson, encodeJsonPython } from '../protocol/index.js';
 import { ensureConnected, luaSource, oneWritePerTurn, openRedis, parseRedisUrl, shutdown, TurnBatch } from '../redis/index.js';
 import type { BackendOptions } from './index.js';
-import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from './types.js';
+import { ResultChannels } from './redis-notify.js';
+import { pendingMeta, type ChordPart, type ChordPartRef, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta, type Unsubscribe } from './types.js';
 
 /** Options of the Redis result backend. */
 export interface RedisBackendOptions extends BackendOptions {
@@ -66,10 +67,8 @@ export class RedisBackend implements ResultBackend {
   private readonly client: ScriptedRedis;
   /** The command connection is the broker's (shared): close() leaves it open. */
   private readonly borrowed: boolean;
-  private sub: Redis | null = null;
-  private subReady: Promise<void> | null = null;
-  /** Waiters: task id → listeners. */
-  private readonly waiters = new Map<string, Set<(meta: TaskMeta) => void>>();
+  /** The subscriber connection and who listens on it. */
+  private readonly channels: ResultChannels;
   /**
    * Stores of metas that are not chord parts, one script call per event-loop
    * turn (a worker finishing fifty tasks in a turn makes one call, not fifty).
@@ -91,8 +90,6 @@ export class RedisBackend implements ResultBackend {
     for (const g of chords.keys()) keys.push(this.groupKey(g, '.j'), this.groupKey(g, '.t'), this.groupKey(g, '.s'), this.groupKey(g, '.p'), this.groupKey(g, '.d'));
     return this.client.celeriacStoreParts(keys.length, ...keys, this.resultExpires, batch.length, ...args);
   });
-  /** SUBSCRIBE/UNSUBSCRIBE in flight per channel, so that they reach Redis in call order. */
-  private readonly pending = new Map<string, Promise<unknown>>();
 
   constructor(url: string, options: RedisBackendOptions = {}) {
     this.url = parseRedisUrl(url).masked;
@@ -109,6 +106,12 @@ export class RedisBackend implements ResultBackend {
     this.client = (options.connection ?? oneWritePerTurn(openRedis(this.rawUrl, `${this.name}:results`, this.log, this.redisOptions))) as ScriptedRedis;
     this.client.defineCommand('celeriacStoreParts', { lua: storeScript('store-part.lua', 'store-parts.lua') });
     this.client.defineCommand('celeriacStoreMany', { lua: storeScript('store-many.lua') });
+    this.channels = new ResultChannels({
+      open: () => this.open(`${this.name}:results-subscriber`),
+      channel: (taskId) => this.taskKey(taskId),
+      getMetas: (ids) => this.getMetas(ids),
+      log: this.log,
+    });
   }
 
   private open(name: string): Redis {
@@ -212,112 +215,20 @@ export class RedisBackend implements ResultBackend {
     await this.client.del(...['.j', '.s', '.t', '.p', '.d'].map((s) => this.groupKey(groupId, s)));
   }
 
-  // ---- notification --------------------------------------------------------
+  // ---- notification (redis-notify.ts) -----------------------------------------
 
-  private async subscriber(): Promise<Redis> {
-    if (!this.sub) {
-      const sub = this.open(`${this.name}:results-subscriber`);
-      let first = true;
-      sub.on('ready', () => {
-        if (first) {
-          first = false;
-          return;
-        }
-        // ioredis resubscribes by itself; stores made while we were away are read back (Celery's MGET on reconnect).
-        void this.catchUp();
-      });
-      sub.on('message', (channel: string, data: string) => this.onMessage(channel, data));
-      this.sub = sub;
-      this.subReady = sub.connect();
-    }
-    await this.subReady;
-    return this.sub;
+  subscribe(taskId: string, listener: (meta: TaskMeta) => void): Promise<Unsubscribe> {
+    return this.channels.subscribe(taskId, listener);
   }
 
-  private onMessage(channel: string, data: string): void {
-    const prefix = `${this.keyPrefix}${TASK_PREFIX}`;
-    if (!channel.startsWith(prefix)) return;
-    const id = channel.slice(prefix.length);
-    const set = this.waiters.get(id);
-    if (!set || set.size === 0) return;
-    let meta: TaskMeta;
-    try {
-      meta = decodeJson(data) as TaskMeta;
-    } catch (err) {
-      this.log.warn(`celeriac: ignoring unreadable result notification for ${id}: ${(err as Error).message}`);
-      return;
-    }
-    for (const l of [...set]) {
-      try {
-        l(meta);
-      } catch (err) {
-        this.log.warn(`celeriac: result listener for ${id} threw: ${(err as Error).message}`);
-      }
-    }
-  }
-
-  private async catchUp(): Promise<void> {
-    const ids = [...this.waiters.keys()];
-    if (ids.length === 0) return;
-    try {
-      const metas = await this.getMetas(ids);
-      for (const m of metas) {
-        if (m.status === 'PENDING') continue;
-        for (const l of [...(this.waiters.get(m.task_id) ?? [])]) l(m);
-      }
-    } catch (err) {
-      this.log.warn(`celeriac: reading results after a reconnect failed: ${(err as Error).message}`);
-    }
-  }
-
-  /** Queue a (un)subscribe for a channel after the previous one for it. */
-  private chain(channel: string, op: () => Promise<unknown>): Promise<unknown> {
-    const prev = this.pending.get(channel) ?? Promise.resolve();
-    const next = prev.catch(() => undefined).then(op);
-    this.pending.set(channel, next);
-    void next.finally(() => {
-      if (this.pending.get(channel) === next) this.pending.delete(channel);
-    }).catch(() => undefined);
-    return next;
-  }
-
-  async subscribe(taskId: string, listener: (meta: TaskMeta) => void): Promise<() => void> {
-    const sub = await this.subscriber();
-    const channel = this.taskKey(taskId);
-    let set = this.waiters.get(taskId);
-    const first = !set;
-    if (!set) this.waiters.set(taskId, (set = new Set()));
-    set.add(listener);
-    try {
-      // The first listener subscribes; later ones wait for that subscription to be confirmed.
-      await (first ? this.chain(channel, () => sub.subscribe(channel)) : (this.pending.get(channel) ?? Promise.resolve()));
-    } catch (err) {
-      set.delete(listener);
-      if (set.size === 0 && this.waiters.get(taskId) === set) this.waiters.delete(taskId);
-      throw err;
-    }
-    let done = false;
-    return () => {
-      if (done) return;
-      done = true;
-      const s = this.waiters.get(taskId);
-      if (!s) return;
-      s.delete(listener);
-      if (s.size > 0) return;
-      this.waiters.delete(taskId);
-      void this.chain(channel, async () => {
-        // A new listener may have arrived meanwhile; then the subscription stays.
-        if (!this.waiters.has(taskId) && this.sub) await this.sub.unsubscribe(channel);
-      }).catch((err: unknown) => this.log.warn(`celeriac: unsubscribing from ${channel} failed: ${(err as Error).message}`));
-    };
+  listenAhead(taskId: string): void {
+    this.channels.listenAhead(taskId);
   }
 
   async close(): Promise<void> {
-    this.waiters.clear();
     const conns: Redis[] = this.borrowed ? [] : [this.client];
-    if (this.sub) conns.push(this.sub);
-    this.sub = null;
-    this.subReady = null;
+    const sub = this.channels.close();
+    if (sub) conns.push(sub);
     await Promise.allSettled(conns.map(shutdown));
   }
 }

@@ -108,7 +108,14 @@ export interface ResultBackend {
   /** Read many task metas, in the order asked. */
   getMetas(taskIds: readonly string[]): Promise<TaskMeta[]>;
   /** Listen for stores of a task id; resolves to an unsubscribe function. */
-  subscribe(taskId: string, listener: (meta: TaskMeta) => void): Promise<() => void>;
+  subscribe(taskId: string, listener: (meta: TaskMeta) => void): Promise<Unsubscribe>;
+  /**
+   * Optional: the task is about to be sent and its result will likely be
+   * waited for; start listening now, before its message leaves, so that a
+   * later `subscribe` hears every store of it (`Unsubscribe.sinceSend`).
+   * Called in the same turn as the send, before it.
+   */
+  listenAhead?(taskId: string): void;
   /** Delete a task meta. */
   forget(taskId: string): Promise<void>;
   /** Store a group's tuple form (GroupResult.save). */
@@ -125,6 +132,17 @@ export interface ResultBackend {
   chordDone(groupId: string): Promise<void>;
   /** Close connections. */
   close(): Promise<void>;
+}
+
+/** Stops a `subscribe` listener. */
+export interface Unsubscribe {
+  (): void;
+  /**
+   * Listening began before the task was sent (`listenAhead`), or its ready
+   * meta was heard already (the listener was called with it): every store
+   * of it reaches the listener, so nothing needs reading first.
+   */
+  readonly sinceSend?: boolean;
 }
 
 /** Celery's `date_done`: naive UTC with six fraction digits (what 5.2.6 clients parse). */

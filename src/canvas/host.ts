@@ -13,6 +13,11 @@ export interface Dispatch {
   task(name: string, args: unknown[], kwargs: Record<string, unknown>, options: WireOptions): void;
   /** Queue a step (such as writing a chord's size) that must complete before the messages queued after it. */
   action(fn: () => Promise<void>): void;
+  /**
+   * The caller is likely to wait for this result: have the backend listen
+   * for it before the messages leave (called just before `flush`).
+   */
+  expect(result: AnyResult): void;
   /** Send everything queued, in order. */
   flush(): Promise<void>;
 }

@@ -236,6 +236,7 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
     const host = this.requireHost();
     const d = host.dispatch();
     const r = this.applyInto(d, args, kwargs, toWireOptions(options));
+    d.expect(r);
     await d.flush();
     return r as Res;
   }

@@ -166,8 +166,12 @@ export class AsyncResult<R = unknown> {
       heard = m;
       wake?.();
     });
+    // Listening since before the task was sent: every store is heard, so the backend is read only after a quiet
+    // poll interval (a safety net), not before each wait.
+    const hearsAll = unsubscribe.sinceSend === true;
     try {
       let checkParents = followParents && propagate;
+      let read = !hearsAll;
       for (;;) {
         notified = false;
         // Parents are read first, then again on each quiet poll interval, not on every notification:
@@ -176,8 +180,8 @@ export class AsyncResult<R = unknown> {
         // Taken before the read: a notification arriving during the read is kept for the next turn.
         const notice = heard;
         heard = null;
-        const meta = this.heardReady(notice) ?? (await this.meta());
-        if (READY_STATES.has(meta.status)) {
+        const meta = this.heardReady(notice) ?? (read ? await this.meta() : null);
+        if (meta && READY_STATES.has(meta.status)) {
           const value = this.decode(meta);
           if (PROPAGATE_STATES.has(meta.status) && propagate) {
             // A parent may have failed between the parent check and this read: its error comes first (C-049).
@@ -198,6 +202,7 @@ export class AsyncResult<R = unknown> {
           });
         }
         checkParents = followParents && propagate && !notified;
+        read = !hearsAll || !notified;
         wake = null;
         notified = false;
       }

@@ -1,0 +1,278 @@
+/**
+ * Result notifications of the Redis backend: one subscriber connection for
+ * the process, listening on the channels Celery publishes each store on
+ * (`celery-task-meta-<id>`), with the waiters of each task id.
+ *
+ * - **Listening ahead.** A process that waits for results (one waited in the
+ *   last second) subscribes to a task's channel as it sends the task, as
+ *   Celery's Redis backend does at every send (`on_task_call`): the
+ *   SUBSCRIBE is written before the task's message, so Redis runs it before
+ *   any store of that task, and `get()` needs neither a subscription round
+ *   trip nor a read. A result that arrives before anyone waits is kept for
+ *   the `get()` that comes for it.
+ * - **Leaving in batches.** Channels no one listens on any more are
+ *   unsubscribed together, in one UNSUBSCRIBE, a moment later or once 64
+ *   wait; one wanted again meanwhile stays subscribed.
+ */
+import type { Redis } from 'ioredis';
+import { decodeJson } from '../protocol/index.js';
+import { READY_STATES, type TaskMeta, type Unsubscribe } from './types.js';
+
+/** How long after a wait ended sends still listen ahead (ms). */
+export const AHEAD_WINDOW_MS = 1000;
+/** At most this many tasks listened for ahead and not yet waited for. */
+export const AHEAD_MAX = 1000;
+/** A task listened for ahead and not waited for is dropped after this long (ms). */
+export const AHEAD_TTL_MS = 60_000;
+/** Channels released are unsubscribed this long after the first of them (ms), or when this many wait. */
+const RELEASE_DELAY_MS = 20;
+const RELEASE_BATCH = 64;
+
+type Listener = (meta: TaskMeta) => void;
+
+/** A task listened for ahead: since when, and its ready meta once heard. */
+interface Ahead {
+  at: number;
+  meta: TaskMeta | null;
+}
+
+/** What the channels need from the backend. */
+export interface NotifyHost {
+  /** Open the subscriber connection (not yet connected). */
+  open(): Redis;
+  /** The channel (and key) of a task id. */
+  channel(taskId: string): string;
+  /** Read metas, in the order asked. */
+  getMetas(taskIds: readonly string[]): Promise<TaskMeta[]>;
+  readonly log: { warn(message: string, ...details: unknown[]): void };
+}
+
+/** The subscriber connection, its channels and their listeners. */
+export class ResultChannels {
+  private sub: Redis | null = null;
+  private subReady: Promise<void> | null = null;
+  /** Listeners per task id. */
+  private readonly waiters = new Map<string, Set<Listener>>();
+  /** Task ids whose channel is subscribed (SUBSCRIBE sent, no UNSUBSCRIBE since) → settled when Redis confirmed it. */
+  private readonly subscribed = new Map<string, Promise<unknown>>();
+  /** Tasks listened for ahead that no one waits for yet, oldest first. */
+  private readonly ahead = new Map<string, Ahead>();
+  /** Task ids whose channel no one needs: unsubscribed in the next batch unless wanted again. */
+  private readonly released = new Set<string>();
+  private releaseTimer: NodeJS.Timeout | null = null;
+  /** When the last wait ended (ms since epoch). */
+  private lastWait = -Infinity;
+  private readonly prefix: string;
+
+  constructor(private readonly host: NotifyHost) {
+    this.prefix = host.channel('');
+  }
+
+  /** Listen for stores of a task id (see ResultBackend.subscribe). */
+  async subscribe(taskId: string, listener: Listener): Promise<Unsubscribe> {
+    const early = this.ahead.get(taskId);
+    if (early && this.subscribed.has(taskId)) {
+      // Subscribed before the task was sent: every store of it reaches us, no confirmation needed.
+      this.ahead.delete(taskId);
+      this.released.delete(taskId);
+      this.listen(taskId, listener);
+      if (early.meta) listener(early.meta);
+      return Object.assign(this.stopper(taskId, listener), { sinceSend: true });
+    }
+    if (early) {
+      // Its ready meta was heard and its channel let go (or its subscription failed): what was heard is the answer.
+      this.ahead.delete(taskId);
+      if (early.meta) {
+        listener(early.meta);
+        return Object.assign(() => undefined, { sinceSend: true });
+      }
+    }
+    const sub = await this.subscriber();
+    this.listen(taskId, listener);
+    try {
+      await this.want(sub, taskId);
+    } catch (err) {
+      this.unlisten(taskId, listener);
+      throw err;
+    }
+    return this.stopper(taskId, listener);
+  }
+
+  /**
+   * The task is about to be sent and its result will likely be waited for:
+   * subscribe now, in the same turn as the send and before it (see the top
+   * of this file). Does nothing unless this process waited for a result in
+   * the last second and the subscriber connection is up.
+   */
+  listenAhead(taskId: string): void {
+    const sub = this.sub;
+    if (!sub || sub.status !== 'ready' || this.waiters.has(taskId) || this.ahead.has(taskId)) return;
+    const now = Date.now();
+    if (this.waiters.size === 0 && now - this.lastWait > AHEAD_WINDOW_MS) return;
+    this.sweep(now);
+    if (this.ahead.size >= AHEAD_MAX) return;
+    this.ahead.set(taskId, { at: now, meta: null });
+    // Written now: the connection is ready, so ioredis writes the command to its socket in this call.
+    this.want(sub, taskId).catch(() => this.ahead.delete(taskId));
+  }
+
+  /** Close the subscriber connection; listeners hear nothing more. */
+  close(): Redis | null {
+    const sub = this.sub;
+    this.sub = null;
+    this.subReady = null;
+    this.waiters.clear();
+    this.ahead.clear();
+    this.subscribed.clear();
+    this.released.clear();
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    return sub;
+  }
+
+  private async subscriber(): Promise<Redis> {
+    if (!this.sub) {
+      const sub = this.host.open();
+      let first = true;
+      sub.on('ready', () => {
+        if (first) {
+          first = false;
+          return;
+        }
+        // ioredis resubscribes by itself; stores made while we were away are read back (Celery's MGET on reconnect).
+        void this.catchUp();
+      });
+      sub.on('message', (channel: string, data: string) => this.onMessage(channel, data));
+      this.sub = sub;
+      this.subReady = sub.connect();
+    }
+    await this.subReady;
+    return this.sub;
+  }
+
+  /** Subscribe to the task's channel unless it is; settles when Redis confirmed the subscription. */
+  private want(sub: Redis, taskId: string): Promise<unknown> {
+    this.released.delete(taskId);
+    let confirmed = this.subscribed.get(taskId);
+    if (!confirmed) {
+      confirmed = sub.subscribe(this.host.channel(taskId));
+      this.subscribed.set(taskId, confirmed);
+      const mine = confirmed;
+      confirmed.catch(() => {
+        if (this.subscribed.get(taskId) === mine) this.subscribed.delete(taskId);
+      });
+    }
+    return confirmed;
+  }
+
+  private listen(taskId: string, listener: Listener): void {
+    let set = this.waiters.get(taskId);
+    if (!set) this.waiters.set(taskId, (set = new Set()));
+    set.add(listener);
+  }
+
+  /** Remove a listener; true when it was the task's last. */
+  private unlisten(taskId: string, listener: Listener): boolean {
+    const set = this.waiters.get(taskId);
+    if (!set) return false;
+    set.delete(listener);
+    if (set.size > 0) return false;
+    this.waiters.delete(taskId);
+    this.release(taskId);
+    return true;
+  }
+
+  private stopper(taskId: string, listener: Listener): () => void {
+    let done = false;
+    return () => {
+      if (done) return;
+      done = true;
+      if (this.unlisten(taskId, listener)) this.lastWait = Date.now();
+    };
+  }
+
+  /** The task's channel is not needed by anyone now: unsubscribe it with the next batch. */
+  private release(taskId: string): void {
+    if (this.waiters.has(taskId) || !this.subscribed.has(taskId)) return;
+    if (this.ahead.get(taskId)?.meta === null) return;
+    this.released.add(taskId);
+    if (this.released.size >= RELEASE_BATCH) this.flushReleased();
+    else if (!this.releaseTimer) {
+      this.releaseTimer = setTimeout(() => this.flushReleased(), RELEASE_DELAY_MS);
+      this.releaseTimer.unref();
+    }
+  }
+
+  private flushReleased(): void {
+    if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    this.releaseTimer = null;
+    const sub = this.sub;
+    // Wanted again since (a waiter took over a task heard ahead): stays subscribed.
+    const ids = [...this.released].filter((id) => !this.waiters.has(id));
+    this.released.clear();
+    if (!sub || ids.length === 0) return;
+    for (const id of ids) this.subscribed.delete(id);
+    sub.unsubscribe(...ids.map((id) => this.host.channel(id))).catch((err: unknown) => this.host.log.warn(`celeriac: unsubscribing from ${ids.length} result channel(s) failed: ${(err as Error).message}`));
+  }
+
+  /** Drop tasks listened for ahead longer than AHEAD_TTL_MS ago that no one waited for. */
+  private sweep(now: number): void {
+    for (const [id, a] of this.ahead) {
+      if (now - a.at < AHEAD_TTL_MS) break;
+      this.ahead.delete(id);
+      this.release(id);
+    }
+  }
+
+  private onMessage(channel: string, data: string): void {
+    if (!channel.startsWith(this.prefix)) return;
+    const id = channel.slice(this.prefix.length);
+    const set = this.waiters.get(id);
+    const early = this.ahead.get(id);
+    if (!set?.size && !early) return;
+    let meta: TaskMeta;
+    try {
+      meta = decodeJson(data) as TaskMeta;
+    } catch (err) {
+      this.host.log.warn(`celeriac: ignoring unreadable result notification for ${id}: ${(err as Error).message}`);
+      return;
+    }
+    if (early && READY_STATES.has(meta.status)) {
+      // Kept for the get() that comes for it; the channel is not needed any more.
+      early.meta = meta;
+      this.release(id);
+    }
+    if (set) this.tell(id, set, meta);
+  }
+
+  private tell(id: string, set: Set<Listener>, meta: TaskMeta): void {
+    for (const l of [...set]) {
+      try {
+        l(meta);
+      } catch (err) {
+        this.host.log.warn(`celeriac: result listener for ${id} threw: ${(err as Error).message}`);
+      }
+    }
+  }
+
+  /** After a reconnect: read what was stored meanwhile for everyone listening. */
+  private async catchUp(): Promise<void> {
+    const ids = [...this.waiters.keys(), ...[...this.ahead].filter(([, a]) => !a.meta).map(([id]) => id)];
+    if (ids.length === 0) return;
+    try {
+      const metas = await this.host.getMetas(ids);
+      for (const m of metas) {
+        if (m.status === 'PENDING') continue;
+        const early = this.ahead.get(m.task_id);
+        if (early && READY_STATES.has(m.status)) {
+          early.meta = m;
+          this.release(m.task_id);
+        }
+        const set = this.waiters.get(m.task_id);
+        if (set) this.tell(m.task_id, set, m);
+      }
+    } catch (err) {
+      this.host.log.warn(`celeriac: reading results after a reconnect failed: ${(err as Error).message}`);
+    }
+  }
+}
