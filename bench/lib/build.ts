@@ -74,14 +74,38 @@ function emit(srcText: string, fileName: string, outFile: string): void {
   writeFileSync(outFile, out.outputText);
 }
 
+/** Node does not look for a package scope above node_modules: say ESM in `dir` (the CLI also reads its version there). */
+function writePackageJson(dir: string): void {
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true })}\n`);
+}
+
+/**
+ * Transpile `src/` as it is on disk into `outDir/src` (other files copied),
+ * with a package.json saying ESM: `node outDir/src/cli/main.js` then runs
+ * the CLI as an installed one runs, without a loader. `outDir` must be
+ * inside the project (under node_modules/.cache) for packages to resolve.
+ */
+export function transpileSrc(outDir: string): void {
+  writePackageJson(outDir);
+  for (const rel of walk(join(ROOT, 'src'), () => false)) {
+    const from = join(ROOT, 'src', rel);
+    const to = join(outDir, 'src', rel);
+    if (rel.endsWith('.ts')) emit(readFileSync(from, 'utf8'), from, to.replace(/\.ts$/, '.js'));
+    else {
+      mkdirSync(dirname(to), { recursive: true });
+      cpSync(from, to);
+    }
+  }
+}
+
 /** Transpile `src/` (from HEAD, or the working tree) and `bench/` into this process's snapshot directory. */
 export function build(options: { worktree: boolean }): BuildInfo {
   const BUILD_DIR = buildDir;
   rmSync(BUILD_DIR, { recursive: true, force: true });
   mkdirSync(BUILD_DIR, { recursive: true });
-  // Node does not look for a package scope above node_modules: say ESM here (the CLI also reads its version here).
-  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { name: string; version: string };
-  writeFileSync(join(BUILD_DIR, 'package.json'), `${JSON.stringify({ name: pkg.name, version: pkg.version, type: 'module', private: true })}\n`);
+  writePackageJson(BUILD_DIR);
   const commit = git(['rev-parse', 'HEAD']).trim();
   const subject = git(['log', '-1', '--format=%s', commit]).trim();
   const status = git(['status', '--porcelain', '--', 'src', 'bench'])
@@ -91,18 +115,8 @@ export function build(options: { worktree: boolean }): BuildInfo {
   const dirtySrc = status.filter((f) => f.startsWith('src/'));
   const dirtyBench = status.filter((f) => f.startsWith('bench/'));
 
-  if (options.worktree) {
-    const files = walk(join(ROOT, 'src'), () => false);
-    for (const rel of files) {
-      const from = join(ROOT, 'src', rel);
-      const to = join(BUILD_DIR, 'src', rel);
-      if (rel.endsWith('.ts')) emit(readFileSync(from, 'utf8'), from, to.replace(/\.ts$/, '.js'));
-      else {
-        mkdirSync(dirname(to), { recursive: true });
-        cpSync(from, to);
-      }
-    }
-  } else {
+  if (options.worktree) transpileSrc(BUILD_DIR);
+  else {
     // The committed tree, whatever others are editing right now.
     const files = git(['ls-tree', '-r', '--name-only', commit, '--', 'src']).split('\n').filter(Boolean);
     for (const path of files) {

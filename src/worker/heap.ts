@@ -24,7 +24,7 @@ export interface HeapSettings {
    * Largest size, in MB, of each of the young generation's two
    * semi-spaces (V8's default grows them to 16 MB on 64-bit; it grows them
    * by doubling, so a power of two is what is reached). 0 leaves V8's own
-   * growth. Default 4.
+   * growth. Default 2.
    */
   maxSemiSpaceMb?: number;
   /**
@@ -38,7 +38,7 @@ export interface HeapSettings {
 }
 
 /** The settings `celeriac worker` applies unless told otherwise. */
-export const WORKER_HEAP: Required<HeapSettings> = Object.freeze({ maxSemiSpaceMb: 4, heapGrowingPercent: 50 });
+export const WORKER_HEAP: Required<HeapSettings> = Object.freeze({ maxSemiSpaceMb: 2, heapGrowingPercent: 50 });
 
 /** V8's defaults, restored by the function tuneHeap returns. */
 const V8_GROWTH_FACTOR = 2;
