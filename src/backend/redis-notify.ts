@@ -9,7 +9,9 @@
  *   SUBSCRIBE is written before the task's message, so Redis runs it before
  *   any store of that task, and `get()` needs neither a subscription round
  *   trip nor a read. A result that arrives before anyone waits is kept for
- *   the `get()` that comes for it.
+ *   the `get()` that comes for it (up to AHEAD_KEEP_MAX; a larger one is
+ *   read then). At most AHEAD_MAX tasks are listened for ahead without a
+ *   `get()`, each for at most AHEAD_TTL_MS.
  * - **Leaving in batches.** Channels no one listens on any more are
  *   unsubscribed together, in one UNSUBSCRIBE, a moment later or once 64
  *   wait; one wanted again meanwhile stays subscribed.
@@ -24,6 +26,8 @@ export const AHEAD_WINDOW_MS = 1000;
 export const AHEAD_MAX = 1000;
 /** A task listened for ahead and not waited for is dropped after this long (ms). */
 export const AHEAD_TTL_MS = 60_000;
+/** A result heard ahead is kept for its get() only up to this size (characters of its meta); a larger one is read then. */
+export const AHEAD_KEEP_MAX = 16 * 1024;
 /** Channels released are unsubscribed this long after the first of them (ms), or when this many wait. */
 const RELEASE_DELAY_MS = 20;
 const RELEASE_BATCH = 64;
@@ -206,6 +210,7 @@ export class ResultChannels {
   private flushReleased(): void {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
+    this.sweep(Date.now());
     const sub = this.sub;
     // Wanted again since (a waiter took over a task heard ahead): stays subscribed.
     const ids = [...this.released].filter((id) => !this.waiters.has(id));
@@ -238,8 +243,10 @@ export class ResultChannels {
       return;
     }
     if (early && READY_STATES.has(meta.status)) {
-      // Kept for the get() that comes for it; the channel is not needed any more.
-      early.meta = meta;
+      // Kept for the get() that comes for it (a large one is not: that get() reads it); the channel is not needed
+      // any more.
+      if (data.length <= AHEAD_KEEP_MAX) early.meta = meta;
+      else this.ahead.delete(id);
       this.release(id);
     }
     if (set) this.tell(id, set, meta);

@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chain } from '../../src/index.js';
-import { AHEAD_WINDOW_MS } from '../../src/backend/redis-notify.js';
+import { AHEAD_KEEP_MAX, AHEAD_WINDOW_MS } from '../../src/backend/redis-notify.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
 import { until } from '../support/wait.js';
 
@@ -30,6 +30,7 @@ function makeApp() {
       throw new Error('boom');
     }),
     quiet: app.task('ahead.quiet', () => 1, { ignoreResult: true }),
+    big: app.task('ahead.big', (n: number) => 'x'.repeat(n)),
   };
 }
 
@@ -101,6 +102,14 @@ describe('a process that has just waited for a result', () => {
     expect(value).toBe(8);
     expect(subscribes(seen, r.id)).toEqual([]);
     expect(reads(seen, r.id)).toEqual([]);
+  });
+
+  it('does not keep a large result it heard ahead: get() reads it', async () => {
+    const r = await p.big.delay(AHEAD_KEEP_MAX + 1000);
+    await until('the result to be stored', async () => (await redis.exists(META + r.id)) === 1);
+    const { value, seen } = await watch(() => r.get({ timeout: 10 }));
+    expect(value).toHaveLength(AHEAD_KEEP_MAX + 1000);
+    expect(reads(seen, r.id).length).toBeGreaterThan(0);
   });
 
   it('lets go of the channels of results no one waits for, and still answers a later get() for each', async () => {
