@@ -160,7 +160,7 @@ interface PopCall {
   token: string;
   score: string;
   order: string[];
-  reply: Promise<Array<string | number>>;
+  reply: Promise<Array<Buffer | number>>;
 }
 
 /**
@@ -476,7 +476,9 @@ export class RedisConsumer implements Consumer {
     const { keys, names } = this.popArgs();
     const token = `${this.id}:${++this.seq}`;
     const score = unackedScore(this.host.visibilityTimeout);
-    const reply = this.untilClosed(this.conn.celeriacPop(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names, room, this.id));
+    // The messages come as bytes: kept until their turn, they are not copied by V8's collections of the young
+    // generation (a string is), and each becomes a string only to be parsed.
+    const reply = this.untilClosed(this.conn.celeriacPopBuffer(keys.length, ...keys, count, score, order.length, token, this.host.claimTtl, ...names, room, this.id));
     // Awaited by pop(); a pop sent ahead may be read only after its rejection.
     reply.catch(() => undefined);
     return { count, room, token, score, order, reply };
@@ -490,7 +492,7 @@ export class RedisConsumer implements Consumer {
    * key still names the one to recover.
    */
   private async pop(call: PopCall): Promise<number> {
-    let reply: Array<string | number>;
+    let reply: Array<Buffer | number>;
     try {
       reply = await call.reply;
     } catch (err) {
@@ -500,7 +502,7 @@ export class RedisConsumer implements Consumer {
     const taken: Held[] = [];
     for (let i = 0; i + 2 < reply.length; i += 3) {
       const queue = call.order[Number(reply[i]) - 1];
-      const h = new Held(this, String(reply[i + 1]), queue, String(reply[i + 2]), call.score);
+      const h = new Held(this, String(reply[i + 1]), queue, reply[i + 2] as Buffer, call.score);
       this.rotate(queue);
       taken.push(h);
     }

@@ -14,6 +14,8 @@ type Envelope = string | Buffer;
 export interface BrokerScripts {
   /** lua/pop.lua: numKeys, then KEYS and ARGV as that file describes. */
   celeriacPop(numKeys: number, ...args: Arg[]): Promise<Array<string | number>>;
+  /** The same, with the messages (and tags) as bytes: ioredis defines the Buffer variant of every script. */
+  celeriacPopBuffer(numKeys: number, ...args: Arg[]): Promise<Array<Buffer | number>>;
   /** lua/publish.lua: list, wake channel, then the envelopes in publish order. */
   celeriacPublish(list: string, wake: string, ...envelopes: Envelope[]): Promise<number>;
   /** lua/publish-once.lua: list, sent marker, envelope, wake channel, marker TTL (s). */

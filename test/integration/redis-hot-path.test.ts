@@ -242,9 +242,9 @@ describe('popping a queue that holds more than the room', () => {
         void d.ack();
       }, { prefetch: 200 })) as unknown as TestConsumer;
       await until('the consumer idle', async () => (await redis.exists(`${PREFIX}_celeriac.idle.${consumer?.id}`)) === 1);
-      const conn = (consumer as unknown as { conn: { celeriacPop: (...a: unknown[]) => Promise<unknown> } }).conn;
-      const real = conn.celeriacPop.bind(conn);
-      vi.spyOn(conn, 'celeriacPop').mockImplementation((...a: unknown[]) => {
+      const conn = (consumer as unknown as { conn: { celeriacPopBuffer: (...a: unknown[]) => Promise<unknown> } }).conn;
+      const real = conn.celeriacPopBuffer.bind(conn);
+      vi.spyOn(conn, 'celeriacPopBuffer').mockImplementation((...a: unknown[]) => {
         pops++;
         return real(...a);
       });
