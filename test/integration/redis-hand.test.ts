@@ -30,7 +30,7 @@ function argOf(d: Delivery): number {
 }
 
 type HandConsumer = { id: string; cancel(): Promise<void>; handedOver(payload: string): void };
-type Spied = { celeriacHand: (...a: unknown[]) => Promise<number>; celeriacPublish: (...a: unknown[]) => Promise<number>; celeriacPop: (...a: unknown[]) => Promise<unknown> };
+type Spied = { celeriacHand: (...a: unknown[]) => Promise<number>; celeriacPublish: (...a: unknown[]) => Promise<number>; celeriacPopBuffer: (...a: unknown[]) => Promise<unknown> };
 
 /** The replies of a connection's calls of one script (only the connection's own calls: a pipeline would call it again on itself). */
 function replies(client: Spied, name: 'celeriacHand' | 'celeriacPublish') {
@@ -72,7 +72,7 @@ describe('a message published to a queue whose celeriac consumer idles', () => {
   it('is handed to it: never on the list, recorded in unacked for it as a pop records it, delivered without a pop, gone after the ack', async () => {
     await withIdle('hand-a', 4, async ({ consumer, got, publisher, pub }) => {
       const hands = replies(pub, 'celeriacHand');
-      const pops = vi.spyOn((consumer as unknown as { conn: Spied }).conn, 'celeriacPop');
+      const pops = vi.spyOn((consumer as unknown as { conn: Spied }).conn, 'celeriacPopBuffer');
       const m = message('hand-a', 1);
       await publisher.publishMany([m]);
       expect(await hands.results()).toEqual([0]);
