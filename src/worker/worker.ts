@@ -382,8 +382,8 @@ export class Worker implements ControlledWorker {
         if (this.taskEvents) this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
       }
     } finally {
-      // An early ack is already on its way (its failure is logged there).
-      await unsettled?.ack();
+      // An early ack is already on its way (its failure is logged there); no await otherwise (a turn per task).
+      if (unsettled) await unsettled.ack();
     }
   }
 
