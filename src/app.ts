@@ -380,9 +380,8 @@ class AppDispatch implements Dispatch {
     const backend = this.app.connectedBackend();
     if (!backend?.listenAhead || !(result instanceof AsyncResult) || this.app.insideTask()) return;
     // A task sent with ignore_result stores nothing to hear.
-    const own = this.items.find((i) => typeof i !== 'function' && i.message.headers.id === result.id);
-    if (own && typeof own !== 'function' && own.message.headers.ignore_result === true) return;
-    backend.listenAhead(result.id);
+    const ignored = this.items.some((i) => typeof i !== 'function' && i.message.headers.id === result.id && i.message.headers.ignore_result === true);
+    if (!ignored) backend.listenAhead(result.id);
   }
 
   flush(): Promise<void> {

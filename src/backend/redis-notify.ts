@@ -17,7 +17,7 @@
  *   wait; one wanted again meanwhile stays subscribed.
  */
 import type { Redis } from 'ioredis';
-import { decodeJson } from '../protocol/index.js';
+import { decodeJson, encodeJson } from '../protocol/index.js';
 import { READY_STATES, type TaskMeta, type Unsubscribe } from './types.js';
 
 /** How long after a wait ended sends still listen ahead (ms). */
@@ -61,7 +61,7 @@ export class ResultChannels {
   private readonly subscribed = new Map<string, Promise<unknown>>();
   /** Tasks listened for ahead that no one waits for yet, oldest first. */
   private readonly ahead = new Map<string, Ahead>();
-  /** Task ids whose channel no one needs: unsubscribed in the next batch unless wanted again. */
+  /** Task ids whose channel no one needed when let go: unsubscribed in the next batch unless needed again by then. */
   private readonly released = new Set<string>();
   private releaseTimer: NodeJS.Timeout | null = null;
   /** When the last wait ended (ms since epoch). */
@@ -75,20 +75,15 @@ export class ResultChannels {
   /** Listen for stores of a task id (see ResultBackend.subscribe). */
   async subscribe(taskId: string, listener: Listener): Promise<Unsubscribe> {
     const early = this.ahead.get(taskId);
-    if (early && this.subscribed.has(taskId)) {
-      // Subscribed before the task was sent: every store of it reaches us, no confirmation needed.
-      this.ahead.delete(taskId);
-      this.released.delete(taskId);
-      this.listen(taskId, listener);
-      if (early.meta) listener(early.meta);
-      return Object.assign(this.stopper(taskId, listener), { sinceSend: true });
-    }
     if (early) {
-      // Its ready meta was heard and its channel let go (or its subscription failed): what was heard is the answer.
       this.ahead.delete(taskId);
-      if (early.meta) {
-        listener(early.meta);
-        return Object.assign(() => undefined, { sinceSend: true });
+      // Subscribed before the task was sent (every store of it reaches us, no confirmation needed), or its ready meta
+      // was heard and its channel let go (what was heard is the answer). Else its subscription failed: as if not early.
+      const listening = this.subscribed.has(taskId);
+      if (listening || early.meta) {
+        if (listening) this.listen(taskId, listener);
+        if (early.meta) listener(early.meta);
+        return Object.assign(this.stopper(taskId, listener), { sinceSend: true });
       }
     }
     const sub = await this.subscriber();
@@ -156,7 +151,6 @@ export class ResultChannels {
 
   /** Subscribe to the task's channel unless it is; settles when Redis confirmed the subscription. */
   private want(sub: Redis, taskId: string): Promise<unknown> {
-    this.released.delete(taskId);
     let confirmed = this.subscribed.get(taskId);
     if (!confirmed) {
       confirmed = sub.subscribe(this.host.channel(taskId));
@@ -175,30 +169,33 @@ export class ResultChannels {
     set.add(listener);
   }
 
-  /** Remove a listener; true when it was the task's last. */
-  private unlisten(taskId: string, listener: Listener): boolean {
+  /** Remove a listener (if it is one); the task's channel is let go after its last. */
+  private unlisten(taskId: string, listener: Listener): void {
     const set = this.waiters.get(taskId);
-    if (!set) return false;
-    set.delete(listener);
-    if (set.size > 0) return false;
+    if (!set?.delete(listener) || set.size > 0) return;
     this.waiters.delete(taskId);
     this.release(taskId);
-    return true;
   }
 
+  /** The end of a wait: the listener goes, and the wait counts for listening ahead (AHEAD_WINDOW_MS). */
   private stopper(taskId: string, listener: Listener): () => void {
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      if (this.unlisten(taskId, listener)) this.lastWait = Date.now();
+      this.unlisten(taskId, listener);
+      this.lastWait = Date.now();
     };
   }
 
-  /** The task's channel is not needed by anyone now: unsubscribe it with the next batch. */
+  /** Someone needs the task's channel: a waiter, or a task listened for ahead whose result has not come. */
+  private needed(taskId: string): boolean {
+    return this.waiters.has(taskId) || this.ahead.get(taskId)?.meta === null;
+  }
+
+  /** The task's channel may not be needed any more: unsubscribe it with the next batch unless it is by then. */
   private release(taskId: string): void {
-    if (this.waiters.has(taskId) || !this.subscribed.has(taskId)) return;
-    if (this.ahead.get(taskId)?.meta === null) return;
+    if (!this.subscribed.has(taskId) || this.needed(taskId)) return;
     this.released.add(taskId);
     if (this.released.size >= RELEASE_BATCH) this.flushReleased();
     else if (!this.releaseTimer) {
@@ -212,8 +209,7 @@ export class ResultChannels {
     this.releaseTimer = null;
     this.sweep(Date.now());
     const sub = this.sub;
-    // Wanted again since (a waiter took over a task heard ahead): stays subscribed.
-    const ids = [...this.released].filter((id) => !this.waiters.has(id));
+    const ids = [...this.released].filter((id) => !this.needed(id));
     this.released.clear();
     if (!sub || ids.length === 0) return;
     for (const id of ids) this.subscribed.delete(id);
@@ -232,9 +228,7 @@ export class ResultChannels {
   private onMessage(channel: string, data: string): void {
     if (!channel.startsWith(this.prefix)) return;
     const id = channel.slice(this.prefix.length);
-    const set = this.waiters.get(id);
-    const early = this.ahead.get(id);
-    if (!set?.size && !early) return;
+    if (!this.waiters.has(id) && !this.ahead.has(id)) return;
     let meta: TaskMeta;
     try {
       meta = decodeJson(data) as TaskMeta;
@@ -242,17 +236,23 @@ export class ResultChannels {
       this.host.log.warn(`celeriac: ignoring unreadable result notification for ${id}: ${(err as Error).message}`);
       return;
     }
+    this.heard(id, meta, data.length <= AHEAD_KEEP_MAX);
+  }
+
+  /**
+   * A store of the task was heard (or read back after a reconnect): a ready one of a task listened for ahead is kept
+   * for the get() that comes for it, unless it is too large to keep (then that get() reads it), and its channel is
+   * let go; the task's listeners hear it.
+   */
+  private heard(id: string, meta: TaskMeta, keepable: boolean): void {
+    const early = this.ahead.get(id);
     if (early && READY_STATES.has(meta.status)) {
-      // Kept for the get() that comes for it (a large one is not: that get() reads it); the channel is not needed
-      // any more.
-      if (data.length <= AHEAD_KEEP_MAX) early.meta = meta;
+      if (keepable) early.meta = meta;
       else this.ahead.delete(id);
       this.release(id);
     }
-    if (set) this.tell(id, set, meta);
-  }
-
-  private tell(id: string, set: Set<Listener>, meta: TaskMeta): void {
+    const set = this.waiters.get(id);
+    if (!set) return;
     for (const l of [...set]) {
       try {
         l(meta);
@@ -268,16 +268,7 @@ export class ResultChannels {
     if (ids.length === 0) return;
     try {
       const metas = await this.host.getMetas(ids);
-      for (const m of metas) {
-        if (m.status === 'PENDING') continue;
-        const early = this.ahead.get(m.task_id);
-        if (early && READY_STATES.has(m.status)) {
-          early.meta = m;
-          this.release(m.task_id);
-        }
-        const set = this.waiters.get(m.task_id);
-        if (set) this.tell(m.task_id, set, m);
-      }
+      for (const m of metas) if (m.status !== 'PENDING') this.heard(m.task_id, m, encodeJson(m).length <= AHEAD_KEEP_MAX);
     } catch (err) {
       this.host.log.warn(`celeriac: reading results after a reconnect failed: ${(err as Error).message}`);
     }
