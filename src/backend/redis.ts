@@ -40,6 +40,11 @@ export interface RedisBackendOptions extends BackendOptions {
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
 
+/** What a store that is not a chord part comes to. */
+function plainOutcome(stored: boolean): StoreOutcome {
+  return { stored, chord: null };
+}
+
 /** A store script with the functions it uses in front of it (lua/store-meta.lua's store_meta, lua/store-part.lua's store_part). */
 function storeScript(...files: string[]): string {
   return ['store-meta.lua', ...files].map((f) => luaSource(import.meta.url, f)).join('\n');
@@ -132,9 +137,20 @@ export class RedisBackend implements ResultBackend {
     await ensureConnected(this.client);
   }
 
-  async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
+  store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
+    if (chordPart) return this.storePart(meta, chordPart);
+    // No async frame: what waits for the turn's call is the text and the outcome step.
+    let text: string;
+    try {
+      text = encodeJson(meta);
+    } catch (err) {
+      return Promise.reject(err as Error);
+    }
+    return this.stores.add({ key: this.taskKey(meta.task_id), text }).then(plainOutcome);
+  }
+
+  private async storePart(meta: TaskMeta, chordPart: ChordPartRef): Promise<StoreOutcome> {
     const text = encodeJson(meta);
-    if (!chordPart) return { stored: await this.stores.add({ key: this.taskKey(meta.task_id), text }), chord: null };
     // The member carries the result as stored: decode the meta text so that it matches a later read.
     const stored = decodeJson(text) as TaskMeta;
     const member = encodeJsonPython([1, meta.task_id, meta.status, stored.result]);

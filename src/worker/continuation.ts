@@ -43,6 +43,9 @@ function syntheticRequest(parent: TaskRequest, sig: Signature): TaskRequest {
   };
 }
 
+const DONE: Promise<void> = Promise.resolve();
+const NOTHING = (): void => undefined;
+
 function chordRef(req: TaskRequest): ChordPartRef | undefined {
   return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex, redelivered: req.deliveryInfo.redelivered } : undefined;
 }
@@ -96,15 +99,31 @@ export class Continuation {
     await d.flush();
   }
 
-  /** Success: send callbacks and the next chain step, then store SUCCESS (and count the chord part). */
-  async onSuccess(req: TaskRequest, value: unknown): Promise<void> {
+  /**
+   * Success: send callbacks and the next chain step, then store SUCCESS (and
+   * count the chord part). A task with nothing to send and no chord waits on
+   * the store alone, holding only its request for the case the store fails.
+   */
+  onSuccess(req: TaskRequest, value: unknown): Promise<void> {
+    if (req.callbacks?.length || req.chain?.length || chordRef(req)) return this.onSuccessFollowed(req, value);
+    if (req.ignoreResult) return DONE;
+    let storing: Promise<unknown>;
+    try {
+      storing = this.app.backend.store(this.meta(req, States.SUCCESS, value, null));
+    } catch (err) {
+      storing = Promise.reject(err);
+    }
+    return storing.then(NOTHING, (err: unknown) => this.unstored(req, 'store', err));
+  }
+
+  private async onSuccessFollowed(req: TaskRequest, value: unknown): Promise<void> {
     const sent: AnyResult[] = [];
     // Celery sends what follows a task before it stores the result. When both go over one connection the order
     // holds without waiting for the send's reply, so the two leave in one write.
     const sending = req.callbacks?.length || req.chain?.length ? this.sendNext(req, value, sent) : null;
     sending?.catch(() => undefined);
     let completed: Awaited<ReturnType<Continuation['write']>>;
-    let stage = 'send';
+    let stage: 'send' | 'store' = 'send';
     try {
       if (sending && !this.app.storesAfterSends) await sending;
       const storing = this.write(req, this.meta(req, States.SUCCESS, value, null, sent.length ? [...req.children, ...sent] : req.children));
@@ -115,23 +134,30 @@ export class Continuation {
       stage = 'store';
       completed = await storing;
     } catch (err) {
-      // Sending what follows failed, or the backend refused the result (too large, out of memory, …): the task fails
-      // saying so, as Celery's tracer stores FAILURE when either raises. If FAILURE cannot be stored either, the
-      // first error stands.
-      const cause = toError(err);
-      const failure =
-        stage === 'send'
-          ? new BackendError(`what follows ${req.name}[${req.id}] (callbacks, the next chain step) could not be sent: ${cause.message}`)
-          : new BackendError(`the result of ${req.name}[${req.id}] could not be stored by the result backend: ${cause.message}`);
-      this.log.error({ id: req.id, name: req.name, err: cause.message }, stage === 'send' ? 'what follows the task could not be sent; marking it FAILURE' : 'result could not be stored; marking the task FAILURE');
-      try {
-        await this.onFailure(req, failure, formatTraceback(failure));
-      } catch {
-        throw err;
-      }
+      await this.unstored(req, stage, err);
       return;
     }
     if (completed) await this.completeChord(req, completed.groupId, completed.parts);
+  }
+
+  /**
+   * Sending what follows a success failed, or the backend refused its result
+   * (too large, out of memory, …): the task fails saying so, as Celery's
+   * tracer stores FAILURE when either raises. If FAILURE cannot be stored
+   * either, the first error stands.
+   */
+  private async unstored(req: TaskRequest, stage: 'send' | 'store', err: unknown): Promise<void> {
+    const cause = toError(err);
+    const failure =
+      stage === 'send'
+        ? new BackendError(`what follows ${req.name}[${req.id}] (callbacks, the next chain step) could not be sent: ${cause.message}`)
+        : new BackendError(`the result of ${req.name}[${req.id}] could not be stored by the result backend: ${cause.message}`);
+    this.log.error({ id: req.id, name: req.name, err: cause.message }, stage === 'send' ? 'what follows the task could not be sent; marking it FAILURE' : 'result could not be stored; marking the task FAILURE');
+    try {
+      await this.onFailure(req, failure, formatTraceback(failure));
+    } catch {
+      throw err;
+    }
   }
 
   /** Failure: store FAILURE, fail the rest of the chain and a chord it feeds, then run errbacks once. */

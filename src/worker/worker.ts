@@ -9,7 +9,7 @@ import { argsRepr, formatPythonDatetime, kwargsRepr, pyRepr } from '../protocol/
 import { ConfigurationError, decodeTaskMessage, MalformedMessageError, NotRegistered, TaskRevokedError, type TaskRequestData } from '../protocol/index.js';
 import type { Celeriac } from '../app.js';
 import { Continuation } from './continuation.js';
-import { RunControl, runTask } from './executor.js';
+import { RunControl, runTask, type RunOutcome } from './executor.js';
 import { parseRate, TokenBucket } from './rate-limit.js';
 import { requestFromMessage, type TaskRequest } from './request.js';
 import { RevokedSet } from './revoked.js';
@@ -49,9 +49,8 @@ export interface WorkerOptions {
   appModule?: string;
 }
 
-/** A task being run: its request, its abort switch, and when it ends. */
+/** A task being run: its abort switch, and when it ends. */
 interface Running {
-  req: TaskRequest;
   abort: RunControl;
   done: Promise<void>;
   started: number;
@@ -105,8 +104,11 @@ export class Worker implements ControlledWorker {
   private consumer: Consumer | null = null;
   private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly waiting: Held[] = [];
-  /** Tasks whose function is running (what inspect calls active). */
-  private readonly active = new Map<Running, Running>();
+  /**
+   * Tasks whose function is running (what inspect calls active), with their
+   * requests: a request is let go with its slot, not kept while its outcome is stored.
+   */
+  private readonly active = new Map<Running, TaskRequest>();
   /** Every task taken from `waiting` and not finished yet (running, or storing its outcome). */
   private readonly inflight = new Set<Running>();
   /** Slots in use: task functions running. */
@@ -164,7 +166,7 @@ export class Worker implements ControlledWorker {
 
   /** Tasks running now. */
   activeRequests(): TaskRequest[] {
-    return [...this.active.values()].map((a) => a.req);
+    return [...this.active.values()];
   }
 
   /** Messages held for their ETA. */
@@ -248,7 +250,7 @@ export class Worker implements ControlledWorker {
       // The closures below outlive the run (they wait for its result store): they hold its id, not its message.
       const id = held.data.id;
       const abort = new RunControl();
-      const entry: Running = { req: null as unknown as TaskRequest, abort, done: Promise.resolve(), started: Date.now() };
+      const entry: Running = { abort, done: Promise.resolve(), started: Date.now() };
       this.slots++;
       this.inflight.add(entry);
       let freed = false;
@@ -277,8 +279,7 @@ export class Worker implements ControlledWorker {
         held,
         abort,
         (req) => {
-          entry.req = req;
-          this.active.set(entry, entry);
+          this.active.set(entry, req);
         },
         release,
       ).then(finished, (err: unknown) => {
@@ -365,25 +366,39 @@ export class Worker implements ControlledWorker {
       const runtime = (performance.now() - t0) / 1000;
       release(unsettled === null);
       this.processedByName.set(task.name, (this.processedByName.get(task.name) ?? 0) + 1);
-      if (outcome.kind === 'success') {
-        await this.continuation.onSuccess(req, outcome.value);
-        if (this.taskEvents) this.taskEvent('task-succeeded', { uuid: req.id, result: pyRepr(outcome.value), runtime });
-      } else if (outcome.kind === 'failure') {
-        const revokedTerminate = abort.aborted && abort.reason instanceof TaskRevokedError;
-        if (revokedTerminate) {
-          await this.continuation.onRevoked(req, 'terminated');
-          if (this.taskEvents) this.taskEvent('task-revoked', { uuid: req.id, terminated: true, signum: 15, expired: false });
-        } else {
-          await this.continuation.onFailure(req, outcome.error, outcome.traceback);
-          if (this.taskEvents) this.taskEvent('task-failed', { uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback });
-        }
-      } else if (outcome.kind === 'retry') {
-        await this.continuation.onRetry(req, outcome.retry);
-        if (this.taskEvents) this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
-      }
+      // Acknowledged already: this function ends here and what waits for the outcome's store is the store itself,
+      // not this frame with the message, the request and the task in it.
+      if (!unsettled) return this.settle(req, outcome, abort, runtime);
+      await this.settle(req, outcome, abort, runtime);
     } finally {
       // An early ack is already on its way (its failure is logged there); no await otherwise (a turn per task).
       if (unsettled) await unsettled.ack();
+    }
+  }
+
+  /** Hand a run's outcome to the continuation (a success without task events as the store's own promise). */
+  private settle(req: TaskRequest, outcome: RunOutcome, abort: RunControl, runtime: number): Promise<void> {
+    if (outcome.kind === 'success') {
+      const stored = this.continuation.onSuccess(req, outcome.value);
+      if (!this.taskEvents) return stored;
+      return stored.then(() => this.taskEvent('task-succeeded', { uuid: req.id, result: pyRepr(outcome.value), runtime }));
+    }
+    return this.settleOther(req, outcome, abort);
+  }
+
+  private async settleOther(req: TaskRequest, outcome: Exclude<RunOutcome, { kind: 'success' }>, abort: RunControl): Promise<void> {
+    if (outcome.kind === 'failure') {
+      const revokedTerminate = abort.aborted && abort.reason instanceof TaskRevokedError;
+      if (revokedTerminate) {
+        await this.continuation.onRevoked(req, 'terminated');
+        if (this.taskEvents) this.taskEvent('task-revoked', { uuid: req.id, terminated: true, signum: 15, expired: false });
+      } else {
+        await this.continuation.onFailure(req, outcome.error, outcome.traceback);
+        if (this.taskEvents) this.taskEvent('task-failed', { uuid: req.id, exception: `${outcome.error.name}(${pyRepr(outcome.error.message)})`, traceback: outcome.traceback });
+      }
+    } else if (outcome.kind === 'retry') {
+      await this.continuation.onRetry(req, outcome.retry);
+      if (this.taskEvents) this.taskEvent('task-retried', { uuid: req.id, exception: outcome.retry.message, traceback: outcome.retry.stack ?? '' });
     }
   }
 
@@ -420,7 +435,7 @@ export class Worker implements ControlledWorker {
 
   /** @internal control: running tasks. */
   activeInfo(): RequestInfo[] {
-    return [...this.active.values()].filter((a) => a.req).map((a) => this.info(a.req, true, a.started / 1000));
+    return [...this.active].map(([a, req]) => this.info(req, true, a.started / 1000));
   }
 
   /** @internal control: reserved tasks. */
@@ -445,7 +460,7 @@ export class Worker implements ControlledWorker {
 
   /** @internal control: state of a task id on this worker. */
   stateOf(id: string): [string, RequestInfo] | null {
-    for (const a of this.active.values()) if (a.req?.id === id) return ['active', this.info(a.req, true, a.started / 1000)];
+    for (const [a, req] of this.active) if (req.id === id) return ['active', this.info(req, true, a.started / 1000)];
     for (const h of this.reserved()) if (h.data.id === id) return ['reserved', this.dataInfo(h.data, h.delivery.queue)];
     for (const h of this.scheduled.values()) if (h.data.id === id) return ['scheduled', this.dataInfo(h.data, h.delivery.queue)];
     return null;
@@ -478,14 +493,14 @@ export class Worker implements ControlledWorker {
   revoke(ids: readonly string[], terminate = false): void {
     for (const id of ids) this.revoked.add(id);
     if (!terminate) return;
-    for (const a of this.active.values()) if (ids.includes(a.req?.id)) a.abort.abort(new TaskRevokedError('terminated'));
+    for (const [a, req] of this.active) if (ids.includes(req.id)) a.abort.abort(new TaskRevokedError('terminated'));
   }
 
   /** Revoke every task of a workflow (by root id) on this worker; with terminate, abort running ones. */
   revokeRoots(rootIds: readonly string[], terminate = false): void {
     for (const id of rootIds) this.revokedRoots.add(id);
     if (!terminate) return;
-    for (const a of this.active.values()) if (a.req && rootIds.includes(a.req.rootId)) a.abort.abort(new TaskRevokedError('terminated'));
+    for (const [a, req] of this.active) if (rootIds.includes(req.rootId)) a.abort.abort(new TaskRevokedError('terminated'));
   }
 
   /**
