@@ -50,6 +50,10 @@ export class MemoryBackend implements ResultBackend {
     return { stored, chord };
   }
 
+  async storeQuietly(meta: TaskMeta): Promise<void> {
+    await this.store(meta);
+  }
+
   private countPart(ref: ChordPartRef, meta: TaskMeta): StoreOutcome['chord'] {
     const c = this.chord(ref.groupId);
     const id = meta.task_id;

@@ -40,11 +40,6 @@ export interface RedisBackendOptions extends BackendOptions {
 const TASK_PREFIX = 'celery-task-meta-';
 const GROUP_PREFIX = 'celery-taskset-meta-';
 
-/** What a store that is not a chord part comes to. */
-function plainOutcome(stored: boolean): StoreOutcome {
-  return { stored, chord: null };
-}
-
 /** A store script with the functions it uses in front of it (lua/store-meta.lua's store_meta, lua/store-part.lua's store_part). */
 function storeScript(...files: string[]): string {
   return ['store-meta.lua', ...files].map((f) => luaSource(import.meta.url, f)).join('\n');
@@ -137,16 +132,24 @@ export class RedisBackend implements ResultBackend {
     await ensureConnected(this.client);
   }
 
-  store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
+  async store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome> {
     if (chordPart) return this.storePart(meta, chordPart);
-    // No async frame: what waits for the turn's call is the text and the outcome step.
-    let text: string;
+    return { stored: await this.stores.add(this.storeItem(meta)), chord: null };
+  }
+
+  storeQuietly(meta: TaskMeta): Promise<void> {
+    // What waits for the turn's call is its item and the promise the turn's quiet stores share.
+    let item: { key: string; text: string };
     try {
-      text = encodeJson(meta);
+      item = this.storeItem(meta);
     } catch (err) {
       return Promise.reject(err as Error);
     }
-    return this.stores.add({ key: this.taskKey(meta.task_id), text }).then(plainOutcome);
+    return this.stores.join(item);
+  }
+
+  private storeItem(meta: TaskMeta): { key: string; text: string } {
+    return { key: this.taskKey(meta.task_id), text: encodeJson(meta) };
   }
 
   private async storePart(meta: TaskMeta, chordPart: ChordPartRef): Promise<StoreOutcome> {

@@ -103,6 +103,12 @@ export interface ResultBackend {
   connect(): Promise<void>;
   /** Store a task meta; with `chordPart`, count it in the chord atomically with the store. */
   store(meta: TaskMeta, chordPart?: ChordPartRef): Promise<StoreOutcome>;
+  /**
+   * `store(meta)` for a caller that does not read the outcome (a worker's
+   * plain success), so that the stores of a turn can share one promise.
+   * Rejects as `store` does.
+   */
+  storeQuietly(meta: TaskMeta): Promise<void>;
   /** Read a task meta (PENDING if unknown). */
   getMeta(taskId: string): Promise<TaskMeta>;
   /** Read many task metas, in the order asked. */

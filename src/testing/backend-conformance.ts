@@ -122,6 +122,27 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
         expect(m.result).toBe(42);
       });
 
+      it('storeQuietly stores as store does, never over a SUCCESS, and the stores of one turn all land', async () => {
+        const b = await open();
+        const ids = Array.from({ length: 5 }, () => newTaskId());
+        await Promise.all(ids.map((id, i) => b.storeQuietly(meta(id, States.SUCCESS, i))));
+        expect((await b.getMetas(ids)).map((m) => [m.status, m.result])).toEqual(ids.map((_, i) => ['SUCCESS', i]));
+        await b.storeQuietly(meta(ids[0], States.FAILURE, { exc_type: 'ValueError', exc_message: [], exc_module: 'builtins' }));
+        expect((await b.getMeta(ids[0])).status).toBe('SUCCESS');
+      });
+
+      it('storeQuietly rejects a meta it cannot write, and the other stores of its turn still land', async () => {
+        const b = await open();
+        const ok = newTaskId();
+        const circular: Record<string, unknown> = {};
+        circular.self = circular;
+        const bad = meta(newTaskId(), States.SUCCESS, circular);
+        const [a, c] = await Promise.allSettled([b.storeQuietly(meta(ok, States.SUCCESS, 1)), b.storeQuietly(bad)]);
+        expect(a.status).toBe('fulfilled');
+        expect(c.status).toBe('rejected');
+        expect((await b.getMeta(ok)).result).toBe(1);
+      });
+
       it('getMetas answers in the order asked, PENDING for unknown ids', async () => {
         const b = await open();
         const [a, c, u] = [newTaskId(), newTaskId(), newTaskId()];

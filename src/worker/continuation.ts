@@ -109,7 +109,7 @@ export class Continuation {
     if (req.ignoreResult) return DONE;
     let storing: Promise<unknown>;
     try {
-      storing = this.app.backend.store(this.meta(req, States.SUCCESS, value, null));
+      storing = this.app.backend.storeQuietly(this.meta(req, States.SUCCESS, value, null));
     } catch (err) {
       storing = Promise.reject(err);
     }

@@ -349,7 +349,7 @@ export class Worker implements ControlledWorker {
       // Early ack (Celery's default): the message is settled as the task starts; the round trip overlaps the run.
       if (!acksLate) {
         unsettled = null;
-        delivery.ack().catch((err: unknown) => this.log.warn({ err, id: req.id }, 'early ack failed; the message may be delivered again'));
+        this.ackEarly(delivery, req.id);
       }
       if (task.options.trackStarted ?? this.app.conf.trackStarted) {
         const backend = await this.app.resultBackend();
@@ -374,6 +374,11 @@ export class Worker implements ControlledWorker {
       // An early ack is already on its way (its failure is logged there); no await otherwise (a turn per task).
       if (unsettled) await unsettled.ack();
     }
+  }
+
+  /** Acknowledge as the task starts; what waits for the ack's reply holds the id, not the request. */
+  private ackEarly(delivery: Delivery, id: string): void {
+    delivery.ack().catch((err: unknown) => this.log.warn({ err, id }, 'early ack failed; the message may be delivered again'));
   }
 
   /** Hand a run's outcome to the continuation (a success without task events as the store's own promise). */
