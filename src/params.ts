@@ -79,11 +79,18 @@ function splitTopLevel(s: string): string[] {
   return out;
 }
 
+function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
+  for (const _ in o) return false;
+  return true;
+}
+
 /**
  * Place args and kwargs as positional arguments, checking counts the way
  * Python does. Throws TypeError with Python's message.
  */
-export function bindArguments(name: string, info: ParamInfo, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>, acceptsKwargs: boolean): unknown[] {
+export function bindArguments(name: string, info: ParamInfo, args: readonly unknown[], kwargs: Readonly<Record<string, unknown>>, acceptsKwargs: boolean): readonly unknown[] {
+  // Positional arguments only (the usual call): nothing to place, the counts to check.
+  if (isEmpty(kwargs) && (info.rest || args.length <= info.names.length) && args.length >= info.required) return args;
   const out: unknown[] = [...args];
   const extra: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(kwargs)) {
