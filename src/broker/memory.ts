@@ -51,7 +51,8 @@ class MemoryConsumer implements Consumer {
     if (this.cancelled) return;
     this.cancelled = true;
     this.broker.removeConsumer(this);
-    for (const [, u] of this.outstanding) this.broker.restore(u, true);
+    // Each goes back to the head of its queue: the newest first, so that they come again in the order they came.
+    for (const u of [...this.outstanding.values()].reverse()) this.broker.restore(u, true);
     this.outstanding.clear();
     this.broker.schedule();
   }

@@ -169,7 +169,55 @@ interface PopCall {
  * the messages it holds in reserve are their text only (what a worker keeps
  * alive between collections is what V8 copies and promotes).
  */
+/**
+ * Deliveries in the order they were added, each in at most one list at a
+ * time; adding and removing allocate nothing (a Set under a steady churn
+ * makes a new hash table every few hundred deliveries).
+ */
+class HeldList {
+  size = 0;
+  private head: Held | null = null;
+  private tail: Held | null = null;
+
+  add(h: Held): void {
+    if (h.list === this) return;
+    h.list?.delete(h);
+    h.list = this;
+    h.prev = this.tail;
+    h.next = null;
+    if (this.tail) this.tail.next = h;
+    else this.head = h;
+    this.tail = h;
+    this.size++;
+  }
+
+  delete(h: Held): void {
+    if (h.list !== this) return;
+    if (h.prev) h.prev.next = h.next;
+    else this.head = h.next;
+    if (h.next) h.next.prev = h.prev;
+    else this.tail = h.prev;
+    h.list = h.prev = h.next = null;
+    this.size--;
+  }
+
+  clear(): void {
+    while (this.head) this.delete(this.head);
+  }
+
+  /** The deliveries, oldest first. */
+  toArray(): Held[] {
+    const out: Held[] = [];
+    for (let h = this.head; h; h = h.next) out.push(h);
+    return out;
+  }
+}
+
 class Held implements Delivery {
+  /** The list it is in (the consumer's held or acking ones), and its neighbours there. */
+  list: HeldList | null = null;
+  prev: Held | null = null;
+  next: Held | null = null;
   /** Handed to onDelivery (false: taken while the consumer was being cancelled). */
   delivered = false;
   settled = false;
@@ -241,7 +289,7 @@ export class RedisConsumer implements Consumer {
   /** Queues in kombu's round-robin order (the one that gave the last message goes last). */
   private order: string[];
   private prefetch: number;
-  private readonly held = new Set<Held>();
+  private readonly held = new HeldList();
   private readonly conn: ScriptedRedis;
   private cancelled = false;
   private cancelling: Promise<void> | null = null;
@@ -264,7 +312,7 @@ export class RedisConsumer implements Consumer {
   /** Called when `taking` drops to 0 (cancel waits for it). */
   private takesOver: (() => void) | null = null;
   /** Deliveries whose ack is on its way (no longer counted against the prefetch). */
-  private readonly acking = new Set<Held>();
+  private readonly acking = new HeldList();
   /**
    * Acks of one event-loop turn: one script call, sent after the turn's
    * other writes (an early ack then does not delay the result store of a
@@ -765,8 +813,8 @@ export class RedisConsumer implements Consumer {
           };
         });
       }
-      await Promise.allSettled([...this.held, ...this.acking].map((h) => h.settling).filter((p) => p !== null));
-      const rest = [...this.held].filter((h) => !h.settled).reverse();
+      await Promise.allSettled([...this.held.toArray(), ...this.acking.toArray()].map((h) => h.settling).filter((p) => p !== null));
+      const rest = this.held.toArray().filter((h) => !h.settled).reverse();
       if (rest.length) {
         const { layout, client } = this.host;
         const pipe = scriptedPipeline(client);

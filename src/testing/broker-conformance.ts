@@ -301,6 +301,20 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
       for (const d of again.got.filter((x) => x.redelivered)) expect(d.message?.headers.redelivered).toBe(true);
     });
 
+    it('cancel gives deliveries back in the order they came, ahead of the messages not taken', async () => {
+      const b = await open();
+      const q = queueName();
+      const sent = [task([1]), task([2]), task([3]), task([4]), task([5])];
+      for (const m of sent) await b.publish(m, { queue: q });
+      const { got, consumer } = await collect(b, [q], 3);
+      await until('3 deliveries', () => got.length === 3);
+      await got[1].ack();
+      await cancel(consumer);
+      const again = await collect(b, [q], 10, true);
+      await until('4 deliveries', () => again.got.length === 4);
+      expect(again.got.map((d) => idOf(d.message))).toEqual([sent[0], sent[2], sent[3], sent[4]].map(idOf));
+    });
+
     it('a cancelled consumer takes nothing more', async () => {
       const b = await open();
       const q = queueName();

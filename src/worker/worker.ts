@@ -49,11 +49,15 @@ export interface WorkerOptions {
   appModule?: string;
 }
 
-/** A task being run: its abort switch, and when it ends. */
+/** A task taken from the waiting messages, until its outcome is stored. */
 interface Running {
   abort: RunControl;
-  done: Promise<void>;
+  /** When it started (epoch ms). */
   started: number;
+  /** Its slot (an index of Worker.bySlot) while its function runs, else -1. */
+  slot: number;
+  /** Its request while its function runs (what inspect reads), else null. */
+  req: TaskRequest | null;
 }
 
 /**
@@ -105,14 +109,16 @@ export class Worker implements ControlledWorker {
   private unsubscribeControl: (() => Promise<void>) | null = null;
   private readonly waiting: Held[] = [];
   /**
-   * Tasks whose function is running (what inspect calls active), with their
-   * requests: a request is let go with its slot, not kept while its outcome is stored.
+   * The tasks whose function runs, by slot (null: a free slot), and the free
+   * slots: fixed tables, where a Set or Map would make a new hash table every
+   * few hundred tasks.
    */
-  private readonly active = new Map<Running, TaskRequest>();
-  /** Every task taken from `waiting` and not finished yet (running, or storing its outcome). */
-  private readonly inflight = new Set<Running>();
-  /** Slots in use: task functions running. */
-  private slots = 0;
+  private readonly bySlot: Array<Running | null>;
+  private readonly freeSlots: number[];
+  /** Tasks taken from `waiting` and not finished yet (running, or storing their outcome). */
+  private inflight = 0;
+  /** Resolves stop()'s wait once nothing is in flight. */
+  private drained: (() => void) | null = null;
   private readonly scheduled = new Map<unknown, Decoded>();
   private readonly buckets = new Map<string, TokenBucket>();
   private prefetch: number;
@@ -140,6 +146,8 @@ export class Worker implements ControlledWorker {
       this.threads = new ThreadPool(app, url, this.concurrency);
     }
     this.prefetch = this.concurrency * Math.max(1, this.options.prefetchMultiplier);
+    this.bySlot = new Array<Running | null>(this.concurrency).fill(null);
+    this.freeSlots = Array.from({ length: this.concurrency }, (_, i) => this.concurrency - 1 - i);
     this.continuation = new Continuation(app);
   }
 
@@ -158,7 +166,7 @@ export class Worker implements ControlledWorker {
     this.consumer = await broker.consume(this.queues, (d) => this.onDelivery(d), { prefetch: this.prefetch });
     void this.events.send('worker-online', this.events.workerFields(0, this.processed, this.options.heartbeatInterval));
     this.heartbeat = setInterval(() => {
-      void this.events?.send('worker-heartbeat', this.events.workerFields(this.active.size, this.processed, this.options.heartbeatInterval));
+      void this.events?.send('worker-heartbeat', this.events.workerFields(this.activeRequests().length, this.processed, this.options.heartbeatInterval));
     }, this.options.heartbeatInterval * 1000);
     this.heartbeat.unref();
     this.log.info({ hostname: this.hostname, queues: this.queues, concurrency: this.concurrency }, 'worker started');
@@ -166,7 +174,12 @@ export class Worker implements ControlledWorker {
 
   /** Tasks running now. */
   activeRequests(): TaskRequest[] {
-    return [...this.active.values()];
+    return this.running().map((a) => a.req);
+  }
+
+  /** The tasks whose function runs now. */
+  private running(): Array<Running & { req: TaskRequest }> {
+    return this.bySlot.filter((a): a is Running & { req: TaskRequest } => a !== null && a.req !== null);
   }
 
   /** Messages held for their ETA. */
@@ -244,22 +257,24 @@ export class Worker implements ControlledWorker {
    * `prefetch` tasks finishing at once.
    */
   private pump(): void {
-    while (this.slots < this.concurrency && this.inflight.size < this.concurrency + this.prefetch && this.waiting.length && !this.stopping) {
+    while (this.freeSlots.length && this.inflight < this.concurrency + this.prefetch && this.waiting.length && !this.stopping) {
       const held = this.ready(this.waiting.shift() as Held);
       if (!held) continue;
       // The closures below outlive the run (they wait for its result store): they hold its id, not its message.
       const id = held.data.id;
       const abort = new RunControl();
-      const entry: Running = { abort, done: Promise.resolve(), started: Date.now() };
-      this.slots++;
-      this.inflight.add(entry);
+      const entry: Running = { abort, started: Date.now(), slot: this.freeSlots.pop() as number, req: null };
+      this.bySlot[entry.slot] = entry;
+      this.inflight++;
       let freed = false;
       let holding = false;
       const release = (settled = false): void => {
         if (freed) return;
         freed = true;
-        this.slots--;
-        this.active.delete(entry);
+        this.bySlot[entry.slot] = null;
+        this.freeSlots.push(entry.slot);
+        entry.slot = -1;
+        entry.req = null;
         // Acknowledged already and still storing its result: it counts against the prefetch until it is done, so
         // the worker holds no more than prefetch + concurrency tasks, as a Celery worker does.
         if (settled && this.consumer) {
@@ -269,17 +284,17 @@ export class Worker implements ControlledWorker {
         this.pump();
       };
       const finished = (): void => {
-        this.inflight.delete(entry);
         this.processed++;
+        if (--this.inflight === 0) this.drained?.();
         if (holding) this.consumer?.hold(-1);
         if (freed) this.pump();
         else release();
       };
-      entry.done = this.process(
+      void this.process(
         held,
         abort,
         (req) => {
-          this.active.set(entry, req);
+          entry.req = req;
         },
         release,
       ).then(finished, (err: unknown) => {
@@ -440,7 +455,7 @@ export class Worker implements ControlledWorker {
 
   /** @internal control: running tasks. */
   activeInfo(): RequestInfo[] {
-    return [...this.active].map(([a, req]) => this.info(req, true, a.started / 1000));
+    return this.running().map((a) => this.info(a.req, true, a.started / 1000));
   }
 
   /** @internal control: reserved tasks. */
@@ -465,7 +480,7 @@ export class Worker implements ControlledWorker {
 
   /** @internal control: state of a task id on this worker. */
   stateOf(id: string): [string, RequestInfo] | null {
-    for (const [a, req] of this.active) if (req.id === id) return ['active', this.info(req, true, a.started / 1000)];
+    for (const a of this.running()) if (a.req.id === id) return ['active', this.info(a.req, true, a.started / 1000)];
     for (const h of this.reserved()) if (h.data.id === id) return ['reserved', this.dataInfo(h.data, h.delivery.queue)];
     for (const h of this.scheduled.values()) if (h.data.id === id) return ['scheduled', this.dataInfo(h.data, h.delivery.queue)];
     return null;
@@ -498,14 +513,14 @@ export class Worker implements ControlledWorker {
   revoke(ids: readonly string[], terminate = false): void {
     for (const id of ids) this.revoked.add(id);
     if (!terminate) return;
-    for (const [a, req] of this.active) if (ids.includes(req.id)) a.abort.abort(new TaskRevokedError('terminated'));
+    for (const a of this.running()) if (ids.includes(a.req.id)) a.abort.abort(new TaskRevokedError('terminated'));
   }
 
   /** Revoke every task of a workflow (by root id) on this worker; with terminate, abort running ones. */
   revokeRoots(rootIds: readonly string[], terminate = false): void {
     for (const id of rootIds) this.revokedRoots.add(id);
     if (!terminate) return;
-    for (const [a, req] of this.active) if (rootIds.includes(req.rootId)) a.abort.abort(new TaskRevokedError('terminated'));
+    for (const a of this.running()) if (rootIds.includes(a.req.rootId)) a.abort.abort(new TaskRevokedError('terminated'));
   }
 
   /**
@@ -521,7 +536,7 @@ export class Worker implements ControlledWorker {
     }
     this.scheduled.clear();
     for (const held of this.waiting.splice(0)) await held.delivery.reject(true).catch(() => undefined);
-    const running = Promise.all([...this.inflight].map((a) => a.done));
+    const running = this.inflight ? new Promise<void>((r) => (this.drained = r)) : undefined;
     const timeout = new Promise<void>((r) => setTimeout(r, this.options.shutdownTimeout * 1000).unref());
     await Promise.race([running, timeout]);
     await this.consumer?.cancel();
