@@ -55,8 +55,8 @@ export interface NotifyHost {
 export class ResultChannels {
   private sub: Redis | null = null;
   private subReady: Promise<void> | null = null;
-  /** Listeners per task id. */
-  private readonly waiters = new Map<string, Set<Listener>>();
+  /** Listeners per task id (an array: almost always one). */
+  private readonly waiters = new Map<string, Listener[]>();
   /** Task ids whose channel is subscribed (SUBSCRIBE sent, no UNSUBSCRIBE since) → settled when Redis confirmed it. */
   private readonly subscribed = new Map<string, Promise<unknown>>();
   /** Tasks listened for ahead that no one waits for yet, oldest first. */
@@ -164,15 +164,18 @@ export class ResultChannels {
   }
 
   private listen(taskId: string, listener: Listener): void {
-    let set = this.waiters.get(taskId);
-    if (!set) this.waiters.set(taskId, (set = new Set()));
-    set.add(listener);
+    const list = this.waiters.get(taskId);
+    if (list) list.push(listener);
+    else this.waiters.set(taskId, [listener]);
   }
 
   /** Remove a listener (if it is one); the task's channel is let go after its last. */
   private unlisten(taskId: string, listener: Listener): void {
-    const set = this.waiters.get(taskId);
-    if (!set?.delete(listener) || set.size > 0) return;
+    const list = this.waiters.get(taskId);
+    const i = list ? list.indexOf(listener) : -1;
+    if (!list || i < 0) return;
+    list.splice(i, 1);
+    if (list.length > 0) return;
     this.waiters.delete(taskId);
     this.release(taskId);
   }
@@ -251,14 +254,18 @@ export class ResultChannels {
       else this.ahead.delete(id);
       this.release(id);
     }
-    const set = this.waiters.get(id);
-    if (!set) return;
-    for (const l of [...set]) {
-      try {
-        l(meta);
-      } catch (err) {
-        this.host.log.warn(`celeriac: result listener for ${id} threw: ${(err as Error).message}`);
-      }
+    const list = this.waiters.get(id);
+    if (!list) return;
+    // The listeners as they were when it came (one that subscribes another does not call it now).
+    if (list.length === 1) this.tell(list[0], id, meta);
+    else for (const l of [...list]) this.tell(l, id, meta);
+  }
+
+  private tell(listener: Listener, id: string, meta: TaskMeta): void {
+    try {
+      listener(meta);
+    } catch (err) {
+      this.host.log.warn(`celeriac: result listener for ${id} threw: ${(err as Error).message}`);
     }
   }
 

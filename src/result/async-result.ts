@@ -176,7 +176,7 @@ export class AsyncResult<R = unknown> {
         notified = false;
         // Parents are read first, then again on each quiet poll interval, not on every notification:
         // a chord body's parent is its whole header, and the worker marks later results failed anyway.
-        if (checkParents) await this.throwIfParentFailed();
+        if (checkParents && this.parent) await this.throwIfParentFailed();
         // Taken before the read: a notification arriving during the read is kept for the next turn.
         const notice = heard;
         heard = null;
@@ -185,7 +185,7 @@ export class AsyncResult<R = unknown> {
           const value = this.decode(meta);
           if (PROPAGATE_STATES.has(meta.status) && propagate) {
             // A parent may have failed between the parent check and this read: its error comes first (C-049).
-            if (followParents) await this.throwIfParentFailed();
+            if (followParents && this.parent) await this.throwIfParentFailed();
             throw value;
           }
           return value as R;
