@@ -164,12 +164,6 @@ interface PopCall {
 }
 
 /**
- * A message this consumer took, delivered or not yet. Its envelope is parsed
- * when the message is first read: a worker reads it when the task starts, so
- * the messages it holds in reserve are their text only (what a worker keeps
- * alive between collections is what V8 copies and promotes).
- */
-/**
  * Deliveries in the order they were added, each in at most one list at a
  * time; adding and removing allocate nothing (a Set under a steady churn
  * makes a new hash table every few hundred deliveries).
@@ -213,6 +207,12 @@ class HeldList {
   }
 }
 
+/**
+ * A message this consumer took, delivered or not yet. Its envelope is parsed
+ * when the message is first read: a worker reads it when the task starts, so
+ * the messages it holds in reserve are their bytes or text only (what a worker keeps
+ * alive between collections is what V8 copies and promotes).
+ */
 class Held implements Delivery {
   /** The list it is in (the consumer's held or acking ones), and its neighbours there. */
   list: HeldList | null = null;
@@ -228,7 +228,7 @@ class Held implements Delivery {
     private readonly consumer: RedisConsumer,
     readonly deliveryTag: string,
     readonly queue: string,
-    /** The envelope as written to Redis: its text, or its bytes (a large one this process made). */
+    /** The envelope as written to Redis: its text, or its bytes (popped messages, and a large one this process made). */
     readonly raw: string | Buffer,
     /** The unacked_index score this record was made with. */
     readonly score: string,

@@ -169,14 +169,16 @@ export class AsyncResult<R = unknown> {
     // Listening since before the task was sent: every store is heard, so the backend is read only after a quiet
     // poll interval (a safety net), not before each wait.
     const hearsAll = unsubscribe.sinceSend === true;
+    // Parents to check: only a result composed after others has any (a plain send has none).
+    const parents = followParents && this.parent !== null;
     try {
-      let checkParents = followParents && propagate;
+      let checkParents = parents && propagate;
       let read = !hearsAll;
       for (;;) {
         notified = false;
         // Parents are read first, then again on each quiet poll interval, not on every notification:
         // a chord body's parent is its whole header, and the worker marks later results failed anyway.
-        if (checkParents && this.parent) await this.throwIfParentFailed();
+        if (checkParents) await this.throwIfParentFailed();
         // Taken before the read: a notification arriving during the read is kept for the next turn.
         const notice = heard;
         heard = null;
@@ -185,7 +187,7 @@ export class AsyncResult<R = unknown> {
           const value = this.decode(meta);
           if (PROPAGATE_STATES.has(meta.status) && propagate) {
             // A parent may have failed between the parent check and this read: its error comes first (C-049).
-            if (followParents && this.parent) await this.throwIfParentFailed();
+            if (parents) await this.throwIfParentFailed();
             throw value;
           }
           return value as R;
@@ -201,7 +203,7 @@ export class AsyncResult<R = unknown> {
             };
           });
         }
-        checkParents = followParents && propagate && !notified;
+        checkParents = parents && propagate && !notified;
         read = !hearsAll || !notified;
         wake = null;
         notified = false;

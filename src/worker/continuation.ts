@@ -46,6 +46,11 @@ function syntheticRequest(parent: TaskRequest, sig: Signature): TaskRequest {
 const DONE: Promise<void> = Promise.resolve();
 const NOTHING = (): void => undefined;
 
+/** Whether a success sends something before its result is stored: callbacks, or the next chain step. */
+function sendsNext(req: TaskRequest): boolean {
+  return Boolean(req.callbacks?.length || req.chain?.length);
+}
+
 function chordRef(req: TaskRequest): ChordPartRef | undefined {
   return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex, redelivered: req.deliveryInfo.redelivered } : undefined;
 }
@@ -105,7 +110,7 @@ export class Continuation {
    * the store alone, holding only its request for the case the store fails.
    */
   onSuccess(req: TaskRequest, value: unknown): Promise<void> {
-    if (req.callbacks?.length || req.chain?.length || chordRef(req)) return this.onSuccessFollowed(req, value);
+    if (sendsNext(req) || chordRef(req)) return this.onSuccessFollowed(req, value);
     if (req.ignoreResult) return DONE;
     let storing: Promise<unknown>;
     try {
@@ -120,7 +125,7 @@ export class Continuation {
     const sent: AnyResult[] = [];
     // Celery sends what follows a task before it stores the result. When both go over one connection the order
     // holds without waiting for the send's reply, so the two leave in one write.
-    const sending = req.callbacks?.length || req.chain?.length ? this.sendNext(req, value, sent) : null;
+    const sending = sendsNext(req) ? this.sendNext(req, value, sent) : null;
     sending?.catch(() => undefined);
     let completed: Awaited<ReturnType<Continuation['write']>>;
     let stage: 'send' | 'store' = 'send';

@@ -266,11 +266,9 @@ export class Worker implements ControlledWorker {
       const entry: Running = { abort, started: Date.now(), slot: this.freeSlots.pop() as number, req: null };
       this.bySlot[entry.slot] = entry;
       this.inflight++;
-      let freed = false;
       let holding = false;
       const release = (settled = false): void => {
-        if (freed) return;
-        freed = true;
+        if (entry.slot < 0) return;
         this.bySlot[entry.slot] = null;
         this.freeSlots.push(entry.slot);
         entry.slot = -1;
@@ -287,7 +285,7 @@ export class Worker implements ControlledWorker {
         this.processed++;
         if (--this.inflight === 0) this.drained?.();
         if (holding) this.consumer?.hold(-1);
-        if (freed) this.pump();
+        if (entry.slot < 0) this.pump();
         else release();
       };
       void this.process(
