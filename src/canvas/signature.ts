@@ -182,12 +182,11 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
 
   /** The merged args, kwargs and options of a call (C-009…C-013). */
   protected merge(args: readonly unknown[], kwargs: Record<string, unknown>, options: WireOptions): [unknown[], Record<string, unknown>, WireOptions] {
-    if (!args.length && !Object.keys(kwargs).length && !Object.keys(options).length) {
-      return [this.args, this.kwargs, this.options];
-    }
-    const merged = mergeOptions(this.options, options);
+    // One path with or without args: a send with args takes the code a send without them ran, so V8 keeps its
+    // compiled form (a branch first taken after thousands of sends costs a deopt and a late recompile).
+    const merged = Object.keys(options).length ? mergeOptions(this.options, options) : this.options;
     if (this.immutable) return [this.args, this.kwargs, merged];
-    return [args.length ? [...args, ...this.args] : this.args, { ...this.kwargs, ...kwargs }, merged];
+    return [[...args, ...this.args], Object.keys(kwargs).length ? { ...this.kwargs, ...kwargs } : this.kwargs, merged];
   }
 
   /** Add a callback run with this task's value on success; returns the callback (C-018). */
