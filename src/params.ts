@@ -79,7 +79,8 @@ function splitTopLevel(s: string): string[] {
   return out;
 }
 
-function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
+/** True when `o` has no enumerable keys (without making the array `Object.keys` would). */
+export function isEmpty(o: Readonly<Record<string, unknown>>): boolean {
   for (const _ in o) return false;
   return true;
 }

@@ -2,6 +2,7 @@
  * Signature: a task call as data (C-001…C-025). Its dict form is Celery's, so
  * it can be sent, stored and rebuilt on either side of the wire.
  */
+import { isEmpty } from '../params.js';
 import { ConfigurationError, type SignatureDict } from '../protocol/index.js';
 import { AsyncResult, type AnyResult } from '../result/index.js';
 import type { EagerResult } from '../result/eager.js';
@@ -184,9 +185,9 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
   protected merge(args: readonly unknown[], kwargs: Record<string, unknown>, options: WireOptions): [unknown[], Record<string, unknown>, WireOptions] {
     // One path with or without args: a send with args takes the code a send without them ran, so V8 keeps its
     // compiled form (a branch first taken after thousands of sends costs a deopt and a late recompile).
-    const merged = Object.keys(options).length ? mergeOptions(this.options, options) : this.options;
+    const merged = isEmpty(options) ? this.options : mergeOptions(this.options, options);
     if (this.immutable) return [this.args, this.kwargs, merged];
-    return [[...args, ...this.args], Object.keys(kwargs).length ? { ...this.kwargs, ...kwargs } : this.kwargs, merged];
+    return [[...args, ...this.args], isEmpty(kwargs) ? this.kwargs : { ...this.kwargs, ...kwargs }, merged];
   }
 
   /** Add a callback run with this task's value on success; returns the callback (C-018). */
