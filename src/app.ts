@@ -3,6 +3,7 @@
  * path that turns signatures into Celery protocol v2 messages.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
 import { createBackend, type ResultBackend } from './backend/index.js';
 import { createBroker, type Broker, type PublishOptions, type PublishTarget } from './broker/index.js';
 import { signature as makeSignature, Signature, toWireOptions, type ApplyOptions, type Dispatch, type ParentRequest, type WireOptions } from './canvas/index.js';
@@ -108,6 +109,25 @@ export class Celeriac implements TaskHost {
   /** @internal */
   newId(): string {
     return this.conf.idGenerator();
+  }
+
+  /**
+   * @internal An id for a task sent on its own: one whose result channel the
+   * backend listens on already when it has one (ResultBackend.listenedId), so
+   * that the send needs no subscription of its own. Only with the default
+   * id generator, outside a task, for a task that stores its result.
+   */
+  newResultId(task: string, options: WireOptions): string {
+    if (this.conf.idGenerator === randomUUID && !this.insideTask() && !this.ignoresResult(task, options)) {
+      const id = this._backend?.listenedId?.();
+      if (id) return id;
+    }
+    return this.newId();
+  }
+
+  /** Whether a task sent with these options stores no result (its ignore_result). */
+  private ignoresResult(name: string, o: WireOptions): boolean {
+    return (o.ignore_result as boolean | undefined) ?? this.tasks.get(name)?.options.ignoreResult ?? false;
   }
 
   /**
@@ -293,7 +313,7 @@ export class Celeriac implements TaskHost {
       rootId: (o.root_id as string | undefined) ?? parent?.rootId ?? id,
       parentId: (o.parent_id as string | undefined) ?? parent?.id ?? null,
       shadow: (o.shadow as string | undefined) ?? null,
-      ignoreResult: (o.ignore_result as boolean | undefined) ?? task?.options.ignoreResult ?? false,
+      ignoreResult: this.ignoresResult(name, o),
       origin: this.conf.origin,
       replyTo: (o.reply_to as string | undefined) ?? this.conf.oid,
       priority: (o.priority as number | undefined) ?? task?.options.priority ?? route?.priority ?? null,

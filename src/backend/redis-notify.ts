@@ -12,10 +12,17 @@
  *   the `get()` that comes for it (up to AHEAD_KEEP_MAX; a larger one is
  *   read then). At most AHEAD_MAX tasks are listened for ahead without a
  *   `get()`, each for at most AHEAD_TTL_MS.
+ * - **Ids listened on before they are used.** While it listens ahead, the
+ *   process subscribes to the channels of task ids it has not used yet, in
+ *   batches of ID_BATCH in one SUBSCRIBE, and a task sent on its own takes
+ *   its id from them (`listenedId`): its send then needs no SUBSCRIBE of its
+ *   own, a write less per send (each wakes Redis). Ids not taken are let go
+ *   once the process stops listening ahead.
  * - **Leaving in batches.** Channels no one listens on any more are
  *   unsubscribed together, in one UNSUBSCRIBE, a moment later or once 64
  *   wait; one wanted again meanwhile stays subscribed.
  */
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { decodeJson, encodeJson } from '../protocol/index.js';
 import { READY_STATES, type TaskMeta, type Unsubscribe } from './types.js';
@@ -31,6 +38,8 @@ export const AHEAD_KEEP_MAX = 16 * 1024;
 /** Channels released are unsubscribed this long after the first of them (ms), or when this many wait. */
 const RELEASE_DELAY_MS = 20;
 const RELEASE_BATCH = 64;
+/** Ids subscribed ahead of any task at once (see listenedId). */
+export const ID_BATCH = 32;
 
 type Listener = (meta: TaskMeta) => void;
 
@@ -61,6 +70,10 @@ export class ResultChannels {
   private readonly subscribed = new Map<string, Promise<unknown>>();
   /** Tasks listened for ahead that no one waits for yet, oldest first. */
   private readonly ahead = new Map<string, Ahead>();
+  /** Ids subscribed before any task has them (see listenedId), oldest first. */
+  private readonly unused = new Set<string>();
+  /** Lets go of the unused ids once the process no longer listens ahead. */
+  private unusedTimer: NodeJS.Timeout | null = null;
   /** Task ids whose channel no one needed when let go: unsubscribed in the next batch unless needed again by then. */
   private readonly released = new Set<string>();
   private releaseTimer: NodeJS.Timeout | null = null;
@@ -107,12 +120,68 @@ export class ResultChannels {
     const sub = this.sub;
     if (!sub || sub.status !== 'ready' || this.waiters.has(taskId) || this.ahead.has(taskId)) return;
     const now = Date.now();
-    if (this.waiters.size === 0 && now - this.lastWait > AHEAD_WINDOW_MS) return;
+    if (!this.aheadWanted(now)) return;
     this.sweep(now);
     if (this.ahead.size >= AHEAD_MAX) return;
     this.ahead.set(taskId, { at: now, meta: null });
     // Written now: the connection is ready, so ioredis writes the command to its socket in this call.
     this.want(sub, taskId).catch(() => this.ahead.delete(taskId));
+  }
+
+  /**
+   * An id for a task about to be sent whose channel is subscribed already,
+   * while the process listens ahead (null otherwise): its listenAhead then
+   * writes nothing. Ids are uuid4s, subscribed ID_BATCH at a time in one
+   * SUBSCRIBE; the batch taken from is written before the task's message,
+   * as listenAhead's SUBSCRIBE is. One taken and not listened for in this
+   * turn is let go with the next batch of released channels.
+   */
+  listenedId(): string | null {
+    const sub = this.sub;
+    const now = Date.now();
+    if (!sub || sub.status !== 'ready' || !this.aheadWanted(now) || this.ahead.size >= AHEAD_MAX) return null;
+    if (this.unused.size === 0) this.subscribeUnused(sub);
+    const next = this.unused.values().next();
+    if (next.done) return null;
+    const id = next.value;
+    this.unused.delete(id);
+    this.release(id);
+    return id;
+  }
+
+  /** Whether sends listen ahead now: someone waits, or a wait ended less than AHEAD_WINDOW_MS ago. */
+  private aheadWanted(now: number): boolean {
+    return this.waiters.size > 0 || now - this.lastWait <= AHEAD_WINDOW_MS;
+  }
+
+  /** Subscribe to ID_BATCH new ids' channels in one SUBSCRIBE (see listenedId). */
+  private subscribeUnused(sub: Redis): void {
+    const ids = Array.from({ length: ID_BATCH }, () => randomUUID());
+    const confirmed = sub.subscribe(...ids.map((id) => this.host.channel(id)));
+    for (const id of ids) {
+      this.unused.add(id);
+      this.subscribed.set(id, confirmed);
+    }
+    confirmed.catch(() => {
+      for (const id of ids) {
+        this.unused.delete(id);
+        if (this.subscribed.get(id) === confirmed) this.subscribed.delete(id);
+      }
+    });
+    if (!this.unusedTimer) this.armUnusedTimer();
+  }
+
+  /** Every AHEAD_WINDOW_MS while ids wait unused: once the process no longer listens ahead, let them go. */
+  private armUnusedTimer(): void {
+    this.unusedTimer = setTimeout(() => {
+      this.unusedTimer = null;
+      if (this.unused.size === 0) return;
+      if (this.aheadWanted(Date.now())) return this.armUnusedTimer();
+      const ids = [...this.unused];
+      this.unused.clear();
+      for (const id of ids) this.release(id);
+    }, AHEAD_WINDOW_MS);
+    this.unusedTimer.unref();
   }
 
   /** Close the subscriber connection; listeners hear nothing more. */
@@ -124,8 +193,11 @@ export class ResultChannels {
     this.ahead.clear();
     this.subscribed.clear();
     this.released.clear();
+    this.unused.clear();
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
+    if (this.unusedTimer) clearTimeout(this.unusedTimer);
     this.releaseTimer = null;
+    this.unusedTimer = null;
     return sub;
   }
 
@@ -191,9 +263,9 @@ export class ResultChannels {
     };
   }
 
-  /** Someone needs the task's channel: a waiter, or a task listened for ahead whose result has not come. */
+  /** Someone needs the task's channel: a waiter, a task listened for ahead whose result has not come, or an unused id. */
   private needed(taskId: string): boolean {
-    return this.waiters.has(taskId) || this.ahead.get(taskId)?.meta === null;
+    return this.waiters.has(taskId) || this.ahead.get(taskId)?.meta === null || this.unused.has(taskId);
   }
 
   /** The task's channel may not be needed any more: unsubscribe it with the next batch unless it is by then. */

@@ -244,6 +244,10 @@ export class RedisBackend implements ResultBackend {
     this.channels.listenAhead(taskId);
   }
 
+  listenedId(): string | null {
+    return this.channels.listenedId();
+  }
+
   async close(): Promise<void> {
     const conns: Redis[] = this.borrowed ? [] : [this.client];
     const sub = this.channels.close();

@@ -122,6 +122,12 @@ export interface ResultBackend {
    * Called in the same turn as the send, before it.
    */
   listenAhead?(taskId: string): void;
+  /**
+   * Optional: a new task id (a uuid4) whose result this process listens for
+   * already, when it listens ahead; null when it does not. A task sent with
+   * it needs nothing from `listenAhead`.
+   */
+  listenedId?(): string | null;
   /** Delete a task meta. */
   forget(taskId: string): Promise<void>;
   /** Store a group's tuple form (GroupResult.save). */

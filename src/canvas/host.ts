@@ -34,6 +34,8 @@ export interface ParentRequest {
 export interface CanvasHost extends ResultHost {
   /** A new task id. */
   newId(): string;
+  /** A new id for a task sent on its own, whose result may be waited for (the backend may be listening for it already). */
+  newResultId(task: string, options: WireOptions): string;
   /** Start a batch of sends. */
   dispatch(): Dispatch;
   /** The task request whose code is running now, if any. */

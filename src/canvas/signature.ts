@@ -254,7 +254,7 @@ export class Signature<In extends unknown[] = unknown[], Out = unknown, Res exte
     const host = this.requireHost();
     const [a, k, o] = this.merge(args, kwargs, options);
     const opts = o === this.options ? { ...o } : o;
-    if (!opts.task_id) opts.task_id = host.newId();
+    if (!opts.task_id) opts.task_id = host.newResultId(this.task, opts);
     const parent = host.currentRequest();
     d.task(this.task, a, k, opts);
     const r = new AsyncResult(opts.task_id as string, host);

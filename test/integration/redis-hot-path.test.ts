@@ -12,7 +12,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../src/backend/redis.js';
-import { RedisBroker } from '../../src/broker/redis.js';
+import { HANDS_PER_TURN, RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
 import { Celeriac, chain } from '../../src/index.js';
 import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
@@ -204,7 +204,7 @@ describe('taking a message published to a queue this process consumes', () => {
     await withIdleConsumer('take-h', async ({ broker, consumer, got }) => {
       const m = message('take-h', 3);
       const sending = broker.publishMany([m], { takeLocally: true });
-      // The hand-over is due in the next turn; the consumer stops before it.
+      // The hand-over is due once this turn's code has run; the consumer stops before it.
       const stopping = consumer.cancel();
       await Promise.all([sending, stopping]);
       expect(got).toHaveLength(0);
@@ -462,6 +462,31 @@ describe('a worker on one Redis for broker and results', () => {
       expect(steps).toBe(50);
       await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
       expect(await redis.llen(`${PREFIX}hot-chain`)).toBe(0);
+    } finally {
+      await worker.stop();
+    }
+  });
+
+  it(`runs up to ${HANDS_PER_TURN} steps of a chain in one turn: their stores and next steps leave in one socket write, not one each`, async () => {
+    const inc = app.task('hot.inc', (x: number) => x + 1);
+    const worker = await app.worker({ concurrency: 2 });
+    try {
+      // Warm: the consumer has found its queue empty, so the steps it sends itself are handed over eagerly.
+      expect(await (await inc.delay(0)).get({ timeout: 20 })).toBe(1);
+      const socket = (app as unknown as { _broker: { client: { stream: { _write: () => unknown; _writev: () => unknown } } } })._broker.client.stream;
+      const single = vi.spyOn(socket, '_write');
+      const many = vi.spyOn(socket, '_writev');
+      try {
+        const res = await chain(inc.s(0), ...Array.from({ length: 63 }, () => inc.s())).delay();
+        expect(await res.get({ timeout: 20 })).toBe(64);
+        const writes = single.mock.calls.length + many.mock.calls.length;
+        // One write per step without it; with it about one per HANDS_PER_TURN steps (plus the acks' and the get's).
+        expect(writes).toBeLessThan(64 / 2);
+      } finally {
+        single.mockRestore();
+        many.mockRestore();
+      }
+      await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
     } finally {
       await worker.stop();
     }

@@ -9,7 +9,7 @@
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chain } from '../../src/index.js';
-import { AHEAD_KEEP_MAX, AHEAD_WINDOW_MS } from '../../src/backend/redis-notify.js';
+import { AHEAD_KEEP_MAX, AHEAD_WINDOW_MS, ID_BATCH } from '../../src/backend/redis-notify.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
 import { until } from '../support/wait.js';
 
@@ -122,8 +122,36 @@ describe('a process that has just waited for a result', () => {
     // More than the window after the last wait that ended: only this get() can open it again.
     await new Promise((res) => setTimeout(res, AHEAD_WINDOW_MS + 200));
     expect(await r.get({ timeout: 10 })).toBe(4);
-    const { value, seen } = await watch(async () => (await p.add.delay(3, 3)).id);
-    expect(subscribes(seen, value).length).toBe(1);
+    const { value, seen } = await watch(async () => {
+      const next = await p.add.delay(3, 3);
+      return { id: next.id, v: await next.get({ timeout: 10 }) };
+    });
+    expect(value.v).toBe(6);
+    // Listened for ahead: its channel was not subscribed after the send (get() subscribes then otherwise), nothing read.
+    const send = sendOf(seen, value.id);
+    expect(send).toBeGreaterThanOrEqual(0);
+    expect(subscribes(seen.slice(send), value.id)).toEqual([]);
+    expect(reads(seen, value.id)).toEqual([]);
+  });
+
+  it('subscribes to the channels of ids it has not used yet in batches: ten round trips, one SUBSCRIBE at most', async () => {
+    await (await p.add.delay(0, 0)).get({ timeout: 10 });
+    const { value, seen } = await watch(async () => {
+      const got: Array<{ id: string; v: number }> = [];
+      for (let i = 0; i < 10; i++) {
+        const r = await p.add.delay(i, 1);
+        got.push({ id: r.id, v: await r.get({ timeout: 10 }) });
+      }
+      return got;
+    });
+    expect(value.map((g) => g.v)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(seen.filter((s) => isClient(s) && named(s, 'subscribe')).length).toBeLessThanOrEqual(1);
+    for (const { id } of value) {
+      expect(sendOf(seen, id)).toBeGreaterThanOrEqual(0);
+      expect(subscribes(seen.slice(sendOf(seen, id)), id)).toEqual([]);
+      expect(reads(seen, id)).toEqual([]);
+    }
+    expect(ID_BATCH).toBeGreaterThan(10);
   });
 
   it('does not keep a large result it heard ahead: get() reads it', async () => {
