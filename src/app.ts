@@ -118,16 +118,11 @@ export class Celeriac implements TaskHost {
    * id generator, outside a task, for a task that stores its result.
    */
   newResultId(task: string, options: WireOptions): string {
-    if (this.conf.idGenerator === randomUUID && !this.insideTask() && !this.ignoresResult(task, options)) {
+    if (this.conf.idGenerator === randomUUID && !this.insideTask() && !ignoresResult(options, this.tasks.get(task))) {
       const id = this._backend?.listenedId?.();
       if (id) return id;
     }
     return this.newId();
-  }
-
-  /** Whether a task sent with these options stores no result (its ignore_result). */
-  private ignoresResult(name: string, o: WireOptions): boolean {
-    return (o.ignore_result as boolean | undefined) ?? this.tasks.get(name)?.options.ignoreResult ?? false;
   }
 
   /**
@@ -313,7 +308,7 @@ export class Celeriac implements TaskHost {
       rootId: (o.root_id as string | undefined) ?? parent?.rootId ?? id,
       parentId: (o.parent_id as string | undefined) ?? parent?.id ?? null,
       shadow: (o.shadow as string | undefined) ?? null,
-      ignoreResult: this.ignoresResult(name, o),
+      ignoreResult: ignoresResult(o, task),
       origin: this.conf.origin,
       replyTo: (o.reply_to as string | undefined) ?? this.conf.oid,
       priority: (o.priority as number | undefined) ?? task?.options.priority ?? route?.priority ?? null,
@@ -351,6 +346,11 @@ export class Celeriac implements TaskHost {
     await r?.close();
     await b?.close();
   }
+}
+
+/** Whether a task sent with these options stores no result (its ignore_result, else the task's). */
+function ignoresResult(o: WireOptions, task: Task | undefined): boolean {
+  return (o.ignore_result as boolean | undefined) ?? task?.options.ignoreResult ?? false;
 }
 
 function toDict(s: unknown): SignatureDict {
