@@ -222,19 +222,34 @@ class Held implements Delivery {
   delivered = false;
   settled = false;
   settling: Promise<void> | null = null;
+  /** Recorded in unacked (false: an eager take its worker acked as it was handed over, see RedisConsumer.unrecord). */
+  recorded = true;
   private read: { message: WireMessage | null; error: Error | null; redelivered: boolean } | null = null;
+  private source: string | Buffer | (() => string | Buffer);
 
   constructor(
     private readonly consumer: RedisConsumer,
     readonly deliveryTag: string,
     readonly queue: string,
-    /** The envelope as written to Redis: its text, or its bytes (popped messages, and a large one this process made). */
-    readonly raw: string | Buffer,
+    /**
+     * The envelope as written to Redis: its text, or its bytes (popped
+     * messages, and a large one this process made); or, for a take, how to
+     * make them (not made when the take records nothing).
+     */
+    raw: string | Buffer | (() => string | Buffer),
     /** The unacked_index score this record was made with. */
     readonly score: string,
     /** The envelope `raw` was written from and the message it carries, when this process made it (a take): not parsed again. */
     private readonly made?: { env: KombuEnvelope; message: WireMessage },
-  ) {}
+  ) {
+    this.source = raw;
+  }
+
+  /** The envelope as written to Redis (made now if it was not yet). */
+  get raw(): string | Buffer {
+    if (typeof this.source === 'function') this.source = this.source();
+    return this.source;
+  }
 
   private parsed(): { message: WireMessage | null; error: Error | null; redelivered: boolean } {
     if (this.read) return this.read;
@@ -321,9 +336,10 @@ export class RedisConsumer implements Consumer {
   private readonly acks = new TurnBatch<Held, void>(async (batch) => {
     const { layout, client } = this.host;
     const args: string[] = [];
-    for (const h of batch) args.push(h.deliveryTag, h.score);
+    for (const h of batch) if (h.recorded) args.push(h.deliveryTag, h.score);
     try {
-      await client.celeriacAck(layout.unacked, layout.unackedIndex, ...args);
+      // A take recorded nothing when it was acked as it was handed over: there is nothing to remove.
+      if (args.length) await client.celeriacAck(layout.unacked, layout.unackedIndex, ...args);
     } catch (err) {
       // Back among the held ones: restored when the consumer stops (or by the visibility timeout).
       for (const h of batch) {
@@ -728,10 +744,31 @@ export class RedisConsumer implements Consumer {
     }
   }
 
-  /** @internal a reserved take ended: `raw` was taken for this consumer (deliver it as if popped), or null (pushed; sawQueues looks for what waits). */
-  endTake(taken: { tag: string; queue: string; raw: string | Buffer; score: string; env: KombuEnvelope; message: WireMessage } | null): void {
+  /**
+   * @internal a reserved take ended: `raw` was taken for this consumer
+   * (delivered as if popped; returned), or null (pushed; sawQueues looks for
+   * what waits).
+   */
+  endTake(taken: { tag: string; queue: string; raw: string | Buffer | (() => string | Buffer); score: string; env: KombuEnvelope; message: WireMessage } | null): Delivery | null {
     if (--this.taking === 0) this.takesOver?.();
-    if (taken) this.hand([new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken)]);
+    if (!taken) return null;
+    const h = new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken);
+    this.hand([h]);
+    return h;
+  }
+
+  /**
+   * @internal an eager take handed over before it was recorded (endTake's
+   * delivery): when its worker acked it as it was handed over (an early ack,
+   * the task started at once), there is nothing to record and nothing to
+   * remove, its ack sends nothing, and null is returned. Otherwise, the
+   * envelope to record.
+   */
+  toRecord(d: Delivery): string | Buffer | null {
+    const h = d as Held;
+    if (h.list !== this.acking || h.settled) return h.raw;
+    h.recorded = false;
+    return null;
   }
 
   /** @internal the key take.lua writes "<token>\n<tag>" to. */

@@ -16,7 +16,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ConfigurationError, encodeEnvelope, envelopeBytes, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
+import { ConfigurationError, encodeEnvelope, envelopeBytes, fillBody, fromEnvelope, parseEnvelope, toEnvelope, type KombuEnvelope, type WireMessage } from '../protocol/index.js';
 import type { BrokerOptions } from './index.js';
 import { priorityStep } from './priority.js';
 import { ensureConnected, oneWritePerTurn, openRedis, parseRedisUrl, shutdown, type RedisLogger } from '../redis/index.js';
@@ -223,7 +223,9 @@ export class RedisBroker implements Broker {
     };
     for (const { message, target } of items) {
       const routingKey = target.routingKey ?? target.queue;
-      const env = toEnvelope(message, target.exchange ?? '', routingKey);
+      const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
+      // A take writes the envelope's body only if it records the message (see take).
+      const env = toEnvelope(message, target.exchange ?? '', routingKey, taker !== null);
       const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
       // A pidbox reply goes to a queue its client declared and removes again: declaring it here would leave a binding behind.
       const isReply = !target.exchange && replyQueueBinding(target.queue) !== null;
@@ -232,15 +234,16 @@ export class RedisBroker implements Broker {
         replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
         binding.add(bindKey);
       }
-      const text = envelopeBytes(env);
       const step = priorityStep(env.properties.priority);
       const list = this.layout.list(target.queue, step);
       const id = options.once ? message.headers.id : undefined;
-      const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
       if (taker) {
         flush();
-        replies.push(this.take(taker, target.queue, text, env, message));
-      } else if (typeof id === 'string') {
+        replies.push(this.take(taker, target.queue, env, message));
+        continue;
+      }
+      const text = envelopeBytes(env);
+      if (typeof id === 'string') {
         flush();
         replies.push(this.publishOnce(list, id, text, target.queue));
       } else {
@@ -254,7 +257,7 @@ export class RedisBroker implements Broker {
         }
         run.texts.push(text);
       }
-      if (!taker) pushed.add(target.queue);
+      pushed.add(target.queue);
     }
     flush();
     await Promise.all(replies);
@@ -309,12 +312,16 @@ export class RedisBroker implements Broker {
    *
    * An eager take (the consumer saw its queues empty just now, see
    * `RedisConsumer.eager`) is always taken and is handed to the consumer
-   * without waiting for the reply (handOver): the script is queued on the
-   * connection before the consumer can ack it, so Redis records it first. A
-   * chain's next steps then run in the same turn, up to HANDS_PER_TURN, and
-   * Redis stores them together.
+   * before the script is sent (handOver), in the same turn: a chain's next
+   * steps then run in that turn, up to HANDS_PER_TURN, and Redis stores them
+   * together. The script is queued right after the hand-over, ahead of the
+   * ack its consumer sends (acks leave after the turn's other writes), so
+   * Redis records the message first. When the worker started it and acked
+   * it (early) as it was handed over, the message has nothing left to wait
+   * for: the script records nothing, the ack removes nothing, and the
+   * envelope's text is never made.
    */
-  private async take(consumer: RedisConsumer, queue: string, text: string | Buffer, env: KombuEnvelope, message: WireMessage): Promise<void> {
+  private async take(consumer: RedisConsumer, queue: string, env: KombuEnvelope, message: WireMessage): Promise<void> {
     const l = this.layout;
     const tag = env.properties.delivery_tag;
     const step = priorityStep(env.properties.priority);
@@ -322,22 +329,41 @@ export class RedisBroker implements Broker {
     const token = randomUUID();
     const score = unackedScore(this.options.visibilityTimeout);
     const keys = [...l.lists(queue), l.unacked, l.unackedIndex, claim, l.idle(consumer.id)];
-    const eager = consumer.eager();
-    const record = { tag, queue, raw: text, score, env, message };
-    const call = this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0');
-    // The script is in the connection's buffer already, ahead of the ack its consumer will send: Redis records it first.
-    if (eager) handOver(() => consumer.endTake(record));
+    const send = (text: string | Buffer, eager: boolean, recorded: boolean): Promise<number> =>
+      this.client.celeriacTake(keys.length, ...keys, text, step + 1, l.wakeChannel(queue), tag, score, JSON.stringify(queue), Math.ceil(this.options.visibilityTimeout), token, eager ? '1' : '0', recorded ? '1' : '0');
+    const text = (): string | Buffer => envelopeBytes(fillBody(env, message));
     let reply: number;
-    try {
-      reply = await call;
-    } catch (err) {
-      const taken = (await this.client.get(claim).catch(() => null)) === `${token}\n${tag}`;
-      if (eager) {
+    if (consumer.eager()) {
+      let recorded = true;
+      const call = new Promise<number>((resolve, reject) =>
+        handOver(() => {
+          const delivery = consumer.endTake({ tag, queue, raw: text, score, env, message });
+          try {
+            const raw = delivery ? consumer.toRecord(delivery) : text();
+            recorded = raw !== null;
+            send(raw ?? '', true, recorded).then(resolve, reject);
+          } catch (err) {
+            reject(err as Error);
+          }
+        }),
+      );
+      try {
+        reply = await call;
+      } catch (err) {
         // Handed over already: it runs. Failing its sender as well would leave a failed step before a running one.
-        if (!taken) this.options.logger.warn(`celeriac: task message ${tag} runs on this worker, but Redis did not record it (${(err as Error).message}); it is not delivered again if this worker dies before acking it`);
+        if (recorded && (await this.client.get(claim).catch(() => null)) !== `${token}\n${tag}`) {
+          this.options.logger.warn(`celeriac: task message ${tag} runs on this worker, but Redis did not record it (${(err as Error).message}); it is not delivered again if this worker dies before acking it`);
+        }
         return;
       }
-      if (!taken) {
+      consumer.sawQueues(reply === 1);
+      return;
+    }
+    const raw = text();
+    try {
+      reply = await send(raw, false, true);
+    } catch (err) {
+      if ((await this.client.get(claim).catch(() => null)) !== `${token}\n${tag}`) {
         // Neither taken nor known to be pushed: no eager take until a pop has looked again.
         consumer.sawQueues(false);
         consumer.endTake(null);
@@ -345,9 +371,9 @@ export class RedisBroker implements Broker {
       }
       reply = 1;
     }
-    // 1: taken with every queue empty; 0 (pushed) or 2 (taken eagerly): messages were waiting.
+    // 1: taken with every queue empty; 0: pushed, messages were waiting.
     consumer.sawQueues(reply === 1);
-    if (!eager) consumer.endTake(reply === 1 ? record : null);
+    consumer.endTake(reply === 1 ? { tag, queue, raw, score, env, message } : null);
   }
 
   // ---- consuming ---------------------------------------------------------

@@ -34,10 +34,15 @@ function utf8(msg: WireMessage): Buffer {
   return out;
 }
 
-/** Wrap a message for a virtual transport: base64 body, delivery info, a fresh delivery tag. */
-export function toEnvelope(msg: WireMessage, exchange: string, routingKey: string): KombuEnvelope {
+/**
+ * Wrap a message for a virtual transport: base64 body, delivery info, a fresh
+ * delivery tag. `lazyBody`: the body is left empty for `fillBody` to write
+ * once the envelope's text is needed (a message this process may run
+ * without ever writing it anywhere).
+ */
+export function toEnvelope(msg: WireMessage, exchange: string, routingKey: string, lazyBody = false): KombuEnvelope {
   return {
-    body: utf8(msg).toString('base64'),
+    body: lazyBody ? '' : utf8(msg).toString('base64'),
     'content-encoding': msg.contentEncoding,
     'content-type': msg.contentType,
     headers: msg.headers,
@@ -49,6 +54,12 @@ export function toEnvelope(msg: WireMessage, exchange: string, routingKey: strin
       delivery_tag: randomUUID(),
     },
   };
+}
+
+/** Write the base64 body of an envelope made by toEnvelope with `lazyBody`, from the message it wraps. */
+export function fillBody(env: KombuEnvelope, msg: WireMessage): KombuEnvelope {
+  env.body = utf8(msg).toString('base64');
+  return env;
 }
 
 /**

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../src/backend/redis.js';
 import { HANDS_PER_TURN, RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
-import { Celeriac, chain } from '../../src/index.js';
+import { Celeriac, chain, type TaskContext } from '../../src/index.js';
 import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
 import { oneWritePerTurn } from '../../src/redis/index.js';
@@ -52,10 +52,16 @@ async function withConsumer(
   prefetch: number,
   fn: (t: ConsumerTest) => Promise<void>,
   eagerTakeWindow = 0,
+  ackAtOnce = false,
 ): Promise<void> {
   const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX, pollInterval: 60_000, eagerTakeWindow });
   const got: Delivery[] = [];
-  const consumer = (await broker.consume([queue], (d) => got.push(d), { prefetch })) as unknown as TestConsumer;
+  const onDelivery = (d: Delivery): void => {
+    got.push(d);
+    // As a worker acks early: as the task starts, when it starts at once.
+    if (ackAtOnce) void d.ack();
+  };
+  const consumer = (await broker.consume([queue], onDelivery, { prefetch })) as unknown as TestConsumer;
   try {
     await fn({ broker, consumer, got });
   } finally {
@@ -65,7 +71,7 @@ async function withConsumer(
 }
 
 /** withConsumer with eager takes on (a window of a minute), once the consumer has found its queue empty and waits. */
-async function withIdleConsumer(queue: string, fn: (t: ConsumerTest) => Promise<void>): Promise<void> {
+async function withIdleConsumer(queue: string, fn: (t: ConsumerTest) => Promise<void>, ackAtOnce = false): Promise<void> {
   await withConsumer(
     queue,
     4,
@@ -74,6 +80,7 @@ async function withIdleConsumer(queue: string, fn: (t: ConsumerTest) => Promise<
       await fn(t);
     },
     60_000,
+    ackAtOnce,
   );
 }
 
@@ -198,6 +205,44 @@ describe('taking a message published to a queue this process consumes', () => {
         spy.mockRestore();
       }
     });
+  });
+
+  it('handed over to a consumer that acks it as it is delivered (an early ack), records nothing: no unacked entry, no claim, no ack script', async () => {
+    await withIdleConsumer(
+      'take-i',
+      async ({ broker, consumer, got }) => {
+        const client = (broker as unknown as { client: { celeriacTake: (...a: unknown[]) => Promise<number>; celeriacAck: (...a: unknown[]) => Promise<number> } }).client;
+        const takes = vi.spyOn(client, 'celeriacTake');
+        const acks = vi.spyOn(client, 'celeriacAck');
+        const monitor = await redis.duplicate().monitor();
+        const seen: string[] = [];
+        monitor.on('monitor', (_time: string, args: string[]) => seen.push(args.join(' ')));
+        try {
+          const m = message('take-i', 7);
+          await broker.publishMany([m], { takeLocally: true });
+          await until('the delivery', () => got.length === 1);
+          await got[0].ack();
+          expect(got.map(argOf)).toEqual([7]);
+          expect(got[0].message?.headers.id).toBe(m.id);
+          // Taken (the consumer's registration counted down, the queue looked at), with no envelope sent.
+          expect(takes).toHaveBeenCalledTimes(1);
+          const args = takes.mock.calls[0] ?? [];
+          expect(args[9]).toBe('');
+          expect(await redis.llen(`${PREFIX}take-i`)).toBe(0);
+          expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+          expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
+          expect(await redis.exists(`${PREFIX}_celeriac.claim.${consumer.id}.take`)).toBe(0);
+          expect(acks).not.toHaveBeenCalled();
+          await redis.ping();
+          expect(seen.filter((c) => /^(hset|zadd|zrem|hdel) /i.test(c))).toEqual([]);
+        } finally {
+          takes.mockRestore();
+          acks.mockRestore();
+          monitor.disconnect();
+        }
+      },
+      true,
+    );
   });
 
   it('handed over before the reply to a consumer that stops first, it goes back to the queue, not lost and not delivered', async () => {
@@ -486,6 +531,68 @@ describe('a worker on one Redis for broker and results', () => {
         single.mockRestore();
         many.mockRestore();
       }
+      await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('a chain step its worker takes itself', () => {
+  let app: Celeriac;
+  beforeAll(() => {
+    // Eager takes whenever the queue was seen empty in the last minute (the acks_late steps below sleep first).
+    app = new Celeriac({ broker: URL, backend: URL, keyPrefix: PREFIX, defaultQueue: 'hot-steps', logLevel: 'silent', brokerOptions: { connectionName: 'hotpath-steps', eagerTakeWindow: 60_000 } });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('is not written to Redis when it starts at once and is acked early: most steps of a chain of 64 never are', async () => {
+    const inc = app.task('hot.step', (x: number) => x + 1);
+    const worker = await app.worker({ concurrency: 2 });
+    const monitor = await redis.duplicate().monitor();
+    try {
+      // Warm: the consumer has found its queue empty, so the steps it sends itself are handed over eagerly.
+      expect(await (await inc.delay(0)).get({ timeout: 20 })).toBe(1);
+      const written: string[] = [];
+      monitor.on('monitor', (_time: string, args: string[]) => {
+        for (const a of args) if (a.startsWith('{"body":"')) written.push(a);
+      });
+      const res = await chain(inc.s(0), ...Array.from({ length: 63 }, () => inc.s())).delay();
+      expect(await res.get({ timeout: 20 })).toBe(64);
+      await redis.ping();
+      // The first step is sent by this process as a client (pushed); the others by the worker, each to itself.
+      // Without this, every one of the 64 is written (recorded in unacked, then removed by its ack).
+      expect(written.length).toBeGreaterThanOrEqual(1);
+      expect(written.length).toBeLessThan(64 / 4);
+      await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
+      expect(await redis.llen(`${PREFIX}hot-steps`)).toBe(0);
+    } finally {
+      monitor.disconnect();
+      await worker.stop();
+    }
+  });
+
+  it('is recorded as unacknowledged while it runs when it acks late (acks_late), and removed when it is done', async () => {
+    /** Whether the running task's own message is in unacked. */
+    const recorded = async (id: string): Promise<boolean> =>
+      (await redis.hvals(`${PREFIX}unacked`)).some((v) => (JSON.parse(v) as [{ headers: { id: string } }])[0].headers.id === id);
+    const step = app.task(
+      'hot.late',
+      async (self: TaskContext, seen: boolean[]) => {
+        // Past this turn, whose writes (the take of this step among them) leave at its end.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        return [...seen, await recorded(self.request.id)];
+      },
+      { acksLate: true, bind: true },
+    );
+    const worker = await app.worker({ concurrency: 2 });
+    try {
+      expect(await (await step.delay([])).get({ timeout: 20 })).toEqual([true]);
+      const res = await chain(step.s([]), step.s(), step.s(), step.s()).delay();
+      // Every step, the three taken by the worker that sent them included, was recorded while it ran.
+      expect(await res.get({ timeout: 20 })).toEqual([true, true, true, true]);
       await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
     } finally {
       await worker.stop();

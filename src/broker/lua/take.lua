@@ -26,6 +26,10 @@
   ARGV[7]     claim key TTL in seconds
   ARGV[8]     claim token
   ARGV[9]     "1": take it even when messages are waiting (eager), else "0"
+  ARGV[10]    "0": an eager take its consumer started and acked as it was
+              handed over: nothing is recorded (no unacked entry, no claim;
+              ARGV[1] is empty), as a record removed by its ack at once
+              would leave it; "1": recorded
 
   Returns 1 when taken with nothing waiting, 0 when pushed, 2 when taken
   eagerly while messages were waiting.
@@ -39,7 +43,9 @@ if waiting(KEYS) then
   end
   taken = 2
 end
-record(KEYS[5], KEYS[6], ARGV[4], ARGV[5], ARGV[1], ARGV[6])
-redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
+if ARGV[10] ~= '0' then
+  record(KEYS[5], KEYS[6], ARGV[4], ARGV[5], ARGV[1], ARGV[6])
+  redis.call('SET', KEYS[7], ARGV[8] .. '\n' .. ARGV[4], 'EX', ARGV[7])
+end
 use_registration(KEYS[8])
 return taken
