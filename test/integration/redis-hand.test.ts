@@ -104,11 +104,28 @@ describe('a message published to a queue whose celeriac consumer idles', () => {
       expect(got.map(argOf)).toEqual([1, 2]);
       expect(await redis.llen(`${PREFIX}hand-b`)).toBe(1);
       expect(await redis.exists(idleKey(consumer.id))).toBe(0);
+      // Its room used up, it is no longer among the queue's idlers.
+      expect(await redis.sismember(idlers('hand-b'), consumer.id)).toBe(0);
       await got[0].ack();
       await until('the third after room came back', () => got.length === 3);
       expect(argOf(got[2])).toBe(3);
       await Promise.all(got.slice(1).map((d) => d.ack()));
       expect(await redis.hlen(`${PREFIX}unacked`)).toBe(0);
+    });
+  });
+
+  it('is named in the push claim, which keeps the last 64 handed', async () => {
+    await withIdle('hand-g', 100, async ({ consumer, got, publisher, pub }) => {
+      const hands = replies(pub, 'celeriacHand');
+      for (let n = 0; n < 70; n++) await publisher.publishMany([message('hand-g', n)]);
+      expect((await hands.results()).every((r) => r === 0)).toBe(true);
+      await until('all 70 handed', () => got.length === 70);
+      // Still among the idlers: room for 30 more.
+      expect(await redis.sismember(idlers('hand-g'), consumer.id)).toBe(1);
+      expect(await redis.get(idleKey(consumer.id))).toBe('30');
+      const claim = await redis.lrange(`${PREFIX}_celeriac.pushed.${consumer.id}`, 0, -1);
+      expect(claim.map((c) => c.split(' ')[0])).toEqual(got.slice(6).map((d) => d.deliveryTag).reverse());
+      await Promise.all(got.map((d) => d.ack()));
     });
   });
 

@@ -38,17 +38,16 @@
 if not waiting(KEYS) then
   local tag, score = ARGV[4], ARGV[5]
   for _ = 1, 4 do
-    local id = redis.call('SPOP', KEYS[7])
+    local id = redis.call('SRANDMEMBER', KEYS[7])
     if not id then break end
     local reg = ARGV[7] .. id
     local room = use_registration(reg)
+    -- Room for more: it stays among the queue's idlers; else it leaves them.
+    if not room or room <= 1 then redis.call('SREM', KEYS[7], id) end
     if room and room > 0 then
-      -- Room for more: it stays among the queue's idlers.
-      if room > 1 then redis.call('SADD', KEYS[7], id) end
       record(KEYS[5], KEYS[6], tag, score, ARGV[1], ARGV[6])
       local claim = ARGV[9] .. id
-      redis.call('LPUSH', claim, tag .. ' ' .. score)
-      redis.call('LTRIM', claim, 0, 63)
+      if redis.call('LPUSH', claim, tag .. ' ' .. score) > 64 then redis.call('LTRIM', claim, 0, 63) end
       redis.call('EXPIRE', claim, ARGV[10])
       if redis.call('PUBLISH', ARGV[8] .. id, tag .. '\n' .. score .. '\n' .. ARGV[6] .. '\n' .. ARGV[1]) > 0 then
         return 0
@@ -58,6 +57,7 @@ if not waiting(KEYS) then
       redis.call('HDEL', KEYS[5], tag)
       redis.call('LPOP', claim)
       redis.call('DEL', reg)
+      redis.call('SREM', KEYS[7], id)
     end
   end
 end

@@ -3,12 +3,10 @@
   (see withBrokerScripts).
 ]]
 
--- Any message waiting in a queue's four lists (KEYS-like table of its lists).
+-- Any message waiting in a queue's four lists (KEYS-like table of its lists):
+-- Redis deletes a list with its last element, so one that exists holds one.
 local function waiting(lists)
-  for i = 1, 4 do
-    if redis.call('LLEN', lists[i]) > 0 then return true end
-  end
-  return false
+  return redis.call('EXISTS', lists[1], lists[2], lists[3], lists[4]) > 0
 end
 
 -- Record a message taken for a consumer as kombu's QoS.append does: the
