@@ -93,33 +93,25 @@ export async function shutdown(redis: Redis): Promise<void> {
 }
 
 /**
- * Commands sent in one event-loop turn leave in at most two socket writes,
- * in call order (what ioredis's auto-pipelining does, without a Pipeline
- * object per turn):
- *
- * - the turn's first command is written at once when the connection has no
- *   reply pending: a lone command (a client's send, a worker's result store)
- *   does not wait for the rest of the turn;
- * - the commands after it (or all of the turn's, on a connection that waits
- *   for replies) are held (the socket corked) and written together after the
- *   turn's I/O callbacks and promise jobs (setImmediate).
+ * Commands sent in one event-loop turn leave in one socket write: the socket
+ * is corked at the turn's first command and uncorked after the turn's I/O
+ * callbacks and promise jobs (setImmediate), in call order. What ioredis's
+ * auto-pipelining does, without a Pipeline object per turn.
  */
 export function oneWritePerTurn(redis: Redis): Redis {
   const send = redis.sendCommand.bind(redis);
-  // ioredis's queue of commands written and waiting for their replies.
-  const inFlight = redis as unknown as { commandQueue: { length: number } };
   let corked = false;
   redis.sendCommand = (command, stream) => {
     const socket = redis.status === 'ready' ? (redis as unknown as { stream?: { cork(): void; uncork(): void } }).stream : undefined;
-    if (corked || !socket) return send(command, stream);
-    corked = true;
-    const first = inFlight.commandQueue.length === 0 ? send(command, stream) : null;
-    socket.cork();
-    setImmediate(() => {
-      corked = false;
-      socket.uncork();
-    });
-    return first ?? send(command, stream);
+    if (!corked && socket) {
+      corked = true;
+      socket.cork();
+      setImmediate(() => {
+        corked = false;
+        socket.uncork();
+      });
+    }
+    return send(command, stream);
   };
   return redis;
 }
