@@ -222,7 +222,7 @@ class Held implements Delivery {
   delivered = false;
   settled = false;
   settling: Promise<void> | null = null;
-  /** Recorded in unacked (false: an eager take its worker acked as it was handed over, see RedisConsumer.unrecord). */
+  /** Recorded in unacked (false: an eager take its worker acked as it was handed over, see RedisConsumer.toRecord). */
   recorded = true;
   private read: { message: WireMessage | null; error: Error | null; redelivered: boolean } | null = null;
   private source: string | Buffer | (() => string | Buffer);
