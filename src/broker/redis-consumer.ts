@@ -297,6 +297,9 @@ class Held implements Delivery {
   }
 }
 
+/** A message a take made for a consumer of this process (see RedisConsumer.endTake). */
+type TakenMessage = { tag: string; queue: string; raw: string | Buffer | (() => string | Buffer); score: string; env: KombuEnvelope; message: WireMessage };
+
 /** A running Redis consumer. */
 export class RedisConsumer implements Consumer {
   /** Unique per consumer; names its claim key. */
@@ -749,7 +752,9 @@ export class RedisConsumer implements Consumer {
    * (delivered as if popped; returned), or null (pushed; sawQueues looks for
    * what waits).
    */
-  endTake(taken: { tag: string; queue: string; raw: string | Buffer | (() => string | Buffer); score: string; env: KombuEnvelope; message: WireMessage } | null): Delivery | null {
+  endTake(taken: TakenMessage): Delivery;
+  endTake(taken: TakenMessage | null): Delivery | null;
+  endTake(taken: TakenMessage | null): Delivery | null {
     if (--this.taking === 0) this.takesOver?.();
     if (!taken) return null;
     const h = new Held(this, taken.tag, taken.queue, taken.raw, taken.score, taken);

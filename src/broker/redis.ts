@@ -339,7 +339,7 @@ export class RedisBroker implements Broker {
         handOver(() => {
           const delivery = consumer.endTake({ tag, queue, raw: text, score, env, message });
           try {
-            const raw = delivery ? consumer.toRecord(delivery) : text();
+            const raw = consumer.toRecord(delivery);
             recorded = raw !== null;
             send(raw ?? '', true, recorded).then(resolve, reject);
           } catch (err) {

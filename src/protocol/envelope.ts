@@ -42,7 +42,7 @@ function utf8(msg: WireMessage): Buffer {
  */
 export function toEnvelope(msg: WireMessage, exchange: string, routingKey: string, lazyBody = false): KombuEnvelope {
   return {
-    body: lazyBody ? '' : utf8(msg).toString('base64'),
+    body: lazyBody ? '' : base64Body(msg),
     'content-encoding': msg.contentEncoding,
     'content-type': msg.contentType,
     headers: msg.headers,
@@ -58,8 +58,13 @@ export function toEnvelope(msg: WireMessage, exchange: string, routingKey: strin
 
 /** Write the base64 body of an envelope made by toEnvelope with `lazyBody`, from the message it wraps. */
 export function fillBody(env: KombuEnvelope, msg: WireMessage): KombuEnvelope {
-  env.body = utf8(msg).toString('base64');
+  env.body = base64Body(msg);
   return env;
+}
+
+/** A message body as a virtual transport carries it (`body_encoding: base64`). */
+function base64Body(msg: WireMessage): string {
+  return utf8(msg).toString('base64');
 }
 
 /**
