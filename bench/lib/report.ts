@@ -2,7 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { BuildInfo } from './build.js';
 import type { Machine } from './machine.js';
-import { SUBMISSIONS, WARM_UP, type Sample, type Sizes, type Workload } from './runner.js';
+import { SETTLE_FACTOR, SUBMISSIONS, WARM_UP, type Sample, type Sizes, type Workload } from './runner.js';
 import { spread, type Spread } from './stats.js';
 import { SYSTEMS, type Availability, type SystemName, type Transport, type WorkerConfig } from './systems.js';
 
@@ -70,6 +70,8 @@ function metrics(z: Sizes): Metric[] {
     { label: '(diagnostic) W1 CPU per task: producer (µs)', short: 'CPU/task producer µs', w: 'W1', get: (s) => s.cpu?.clientUs, higher: false, unit: 'us', diagnostic: true },
     { label: '(diagnostic) W1 CPU per task: redis-server (µs)', short: 'CPU/task redis µs', w: 'W1', get: (s) => s.cpu?.redisUs, higher: false, unit: 'us', diagnostic: true },
     { label: `(diagnostic) W2 cold: p50 of the first ${z.w2.toLocaleString('en-US')} round trips of the config-run (ms)`, short: 'W2 first p50 ms', w: 'W2', get: (s) => s.w2first?.p50, higher: false, unit: 'ms', diagnostic: true },
+    { label: `(diagnostic) W2 settled: p50 of ${z.w2.toLocaleString('en-US')} round trips after ${(z.w2warmup * SETTLE_FACTOR).toLocaleString('en-US')} more (ms)`, short: 'W2 settled p50 ms', w: 'W2', get: (s) => s.w2settled?.p50, higher: false, unit: 'ms', diagnostic: true },
+    { label: `(diagnostic) W2 settled: p99 of the same (ms)`, short: 'W2 settled p99 ms', w: 'W2', get: (s) => s.w2settled?.p99, higher: false, unit: 'ms', diagnostic: true },
     { label: `(diagnostic) W3 cold: the first chord of ${z.w3.toLocaleString('en-US')} of the config-run (ms)`, short: 'W3 first ms', w: 'W3', get: (s) => s.w3first?.ms, higher: false, unit: 'ms', diagnostic: true },
     { label: `(diagnostic) W4 cold: the first chain of ${z.w4} of the config-run (ms)`, short: 'W4 first ms', w: 'W4', get: (s) => s.w4first?.ms, higher: false, unit: 'ms', diagnostic: true },
   ];
@@ -313,7 +315,7 @@ export function writeReport(d: ReportData): string {
 
   L.push('## Configuration', '');
   L.push(
-    `Sizes: W1 ${fmt(d.sizes.w1)} tasks (twice: enqueued then drained, and enqueued while the worker runs); W2 ${fmt(d.sizes.w2)} round trips after ${fmt(d.sizes.w2 + d.sizes.w2warmup)} unmeasured (the first ${fmt(d.sizes.w2)} of them are the cold figure among the diagnostics); ` +
+    `Sizes: W1 ${fmt(d.sizes.w1)} tasks (twice: enqueued then drained, and enqueued while the worker runs); W2 ${fmt(d.sizes.w2)} round trips after ${fmt(d.sizes.w2 + d.sizes.w2warmup)} unmeasured (the first ${fmt(d.sizes.w2)} of them are the cold figure among the diagnostics), then ${fmt(d.sizes.w2)} more after ${fmt(d.sizes.w2warmup * SETTLE_FACTOR)} unmeasured, the settled figure among the diagnostics; ` +
       `W3 a chord of ${fmt(d.sizes.w3)}; W4 a chain of ${fmt(d.sizes.w4)} (W3 and W4 each after an unmeasured one of 10 and then ${WARM_UP.W3} and ${WARM_UP.W4} unmeasured full-size ones, every system alike, and each the median of ${SUBMISSIONS} submissions per config-run; the first full-size one is the cold figure among the diagnostics). ` +
       `Calibration runs (for “best of” by calibration): W1 ${fmt(d.calSizes.w1)}, W2 ${fmt(d.calSizes.w2)}, W3 ${fmt(d.calSizes.w3)}, W4 ${fmt(d.calSizes.w4)}.`,
     '',

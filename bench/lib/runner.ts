@@ -55,6 +55,12 @@ export interface Sample {
   w4?: { ms: number; min?: number; max?: number };
   /** The p50 of the config-run's first W2 round trips (as many as measured, before the warm-up ones): the cold figure. */
   w2first?: { p50: number };
+  /**
+   * Round trips measured after SETTLE_FACTOR times the warm-up more (as many as
+   * W2 measures): the figure once the producer's JIT has caught up with the
+   * round trip's code (diagnostic; W2 is the figure the targets use).
+   */
+  w2settled?: { p50: number; p99: number };
   /** The first full-size W3 and W4 submissions of the config-run (before the warm-up ones), for the cold figure. */
   w3first?: { ms: number };
   w4first?: { ms: number };
@@ -80,11 +86,15 @@ interface EnqueueReply {
  * slowest system needs here (Celery: ~1,300 sends/s, ~450 tasks/s, 3 ms
  * round trips), so that a stalled configuration costs one bound, not a hang.
  */
+/** W2's settled figure follows this many times its warm-up of further unmeasured round trips. */
+export const SETTLE_FACTOR = 4;
+
 function bounds(s: Sizes) {
   return {
     enqueue: Math.max(20_000, s.w1 * 8),
     drain: Math.max(20_000, s.w1 * 12),
     rt: Math.max(20_000, (s.w2 + s.w2warmup) * 40),
+    settle: Math.max(20_000, (s.w2 + s.w2warmup * SETTLE_FACTOR) * 40),
     chord: Math.max(20_000, s.w3 * 60),
     chain: Math.max(20_000, s.w4 * 200),
   };
@@ -206,6 +216,8 @@ export async function runConfig(
         sample.w2first = { p50: quantile(cold.lat, 0.5) };
         const r = await client.call<{ lat: number[] }>({ cmd: 'rt', n: sizes.w2, warmup: sizes.w2warmup }, b.rt);
         sample.w2 = { p50: quantile(r.lat, 0.5), p99: quantile(r.lat, 0.99), mean: r.lat.reduce((x, y) => x + y, 0) / r.lat.length, max: Math.max(...r.lat) };
+        const settled = await client.call<{ lat: number[] }>({ cmd: 'rt', n: sizes.w2, warmup: sizes.w2warmup * SETTLE_FACTOR }, b.settle);
+        sample.w2settled = { p50: quantile(settled.lat, 0.5), p99: quantile(settled.lat, 0.99) };
       } catch (err) {
         sample.errors.push(`W2: ${(err as Error).message}`);
         if (isTimeout(err)) stuck = 'W2';
