@@ -81,14 +81,14 @@ interface EnqueueReply {
   ids: string[];
 }
 
+/** W2's settled figure follows this many times its warm-up of further unmeasured round trips. */
+export const SETTLE_FACTOR = 4;
+
 /**
  * Bounds on each step, in ms, from the sizes: about ten times what the
  * slowest system needs here (Celery: ~1,300 sends/s, ~450 tasks/s, 3 ms
  * round trips), so that a stalled configuration costs one bound, not a hang.
  */
-/** W2's settled figure follows this many times its warm-up of further unmeasured round trips. */
-export const SETTLE_FACTOR = 4;
-
 function bounds(s: Sizes) {
   return {
     enqueue: Math.max(20_000, s.w1 * 8),

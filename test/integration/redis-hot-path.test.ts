@@ -17,6 +17,7 @@ import type { Delivery } from '../../src/broker/index.js';
 import { Celeriac, chain, type TaskContext } from '../../src/index.js';
 import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
+import { watch } from '../support/redis-monitor.js';
 import { oneWritePerTurn } from '../../src/redis/index.js';
 import { until } from '../support/wait.js';
 
@@ -216,9 +217,16 @@ describe('taking a message published to a queue this process consumes', () => {
         const acks = vi.spyOn(client, 'celeriacAck');
         try {
           const m = message('take-i', 7);
-          await broker.publishMany([m], { takeLocally: true });
-          await until('the delivery', () => got.length === 1);
-          await got[0].ack();
+          // What Redis runs for this file's keys: a script's writes too.
+          const { seen } = await watch(
+            redis,
+            (args) => args.some((a) => a.includes(PREFIX)),
+            async () => {
+              await broker.publishMany([m], { takeLocally: true });
+              await until('the delivery', () => got.length === 1);
+              await got[0].ack();
+            },
+          );
           expect(got.map(argOf)).toEqual([7]);
           expect(got[0].message?.headers.id).toBe(m.id);
           // Taken (the consumer's registration counted down, the queue looked at), with no envelope sent.
@@ -230,6 +238,8 @@ describe('taking a message published to a queue this process consumes', () => {
           expect(await redis.zcard(`${PREFIX}unacked_index`)).toBe(0);
           expect(await redis.exists(`${PREFIX}_celeriac.claim.${consumer.id}.take`)).toBe(0);
           expect(acks).not.toHaveBeenCalled();
+          // Nothing recorded and removed again: no write to unacked, its index or a claim at all.
+          expect(seen.filter((c) => /^(hset|zadd|zrem|hdel)$/i.test(c.args[0] ?? '')).map((c) => c.args.join(' '))).toEqual([]);
         } finally {
           takes.mockRestore();
           acks.mockRestore();

@@ -6,11 +6,11 @@
  * sends Redis is watched with MONITOR. Database 0 under the key prefix
  * `ahead-test:` (only those keys are touched, and deleted afterwards).
  */
-import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac, chain } from '../../src/index.js';
 import { AHEAD_KEEP_MAX, AHEAD_WINDOW_MS, ID_BATCH } from '../../src/backend/redis-notify.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
+import { watch as watchRedis, type Seen } from '../support/redis-monitor.js';
 import { until } from '../support/wait.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
@@ -34,41 +34,8 @@ function makeApp() {
   };
 }
 
-/** One command Redis ran, as MONITOR shows it: from a client, or from a script ('lua'). */
-interface Seen {
-  source: string;
-  args: string[];
-}
-
-/** What Redis runs for this file's keys while `fn` runs (MONITOR), up to a marker sent after it. */
-async function watch<T>(fn: () => Promise<T>): Promise<{ value: T; seen: Seen[] }> {
-  const monitor: Redis = redis.duplicate({ monitor: true, lazyConnect: true });
-  // ioredis enters its monitoring state one promise turn after MONITOR's reply, so a line read together with that
-  // reply is reported as a "command queue state error" and dropped: it was sent before `fn` ran, so none we look at.
-  let failure: Error | null = null;
-  monitor.on('error', (err: Error) => {
-    if (!err.message.startsWith('Command queue state error')) failure ??= err;
-  });
-  const monitoring = new Promise((resolve) => monitor.once('monitoring', resolve));
-  await monitor.connect();
-  await monitoring;
-  const seen: Seen[] = [];
-  const marker = `ahead-test-marker-${Math.random()}`;
-  let done = false;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (args[0]?.toLowerCase() === 'echo' && args[1] === marker) done = true;
-    else if (args.some((a) => a.includes(PREFIX) || a.includes(QUEUE))) seen.push({ source, args });
-  });
-  try {
-    const value = await fn();
-    await redis.echo(marker);
-    await until('MONITOR to show the marker', () => done);
-    if (failure) throw failure;
-    return { value, seen };
-  } finally {
-    monitor.disconnect();
-  }
-}
+/** What Redis runs for this file's keys while `fn` runs. */
+const watch = <T>(fn: () => Promise<T>) => watchRedis(redis, (args) => args.some((a) => a.includes(PREFIX) || a.includes(QUEUE)), fn);
 
 const isClient = (s: Seen) => s.source !== 'lua';
 const named = (s: Seen, ...names: string[]) => names.includes(s.args[0]?.toLowerCase() ?? '');
