@@ -7,6 +7,7 @@ import { deserializeException, IncompleteStream, TaskRevokedError, TimeoutError 
 import type { ResultHost, RevokeOptions } from './host.js';
 import { DependencyGraph } from './graph.js';
 import type { GroupResult } from './group-result.js';
+import { sleepUntil } from './wake-clock.js';
 
 /** Any result: one task's or a group's. */
 export type AnyResult = AsyncResult | GroupResult;
@@ -196,9 +197,9 @@ export class AsyncResult<R = unknown> {
         if (left <= 0) throw new TimeoutError('The operation timed out.');
         if (!notified) {
           await new Promise<void>((resolve) => {
-            const t = setTimeout(resolve, Math.min(left, interval * 1000));
+            const cancel = sleepUntil(Date.now() + Math.min(left, interval * 1000), resolve);
             wake = () => {
-              clearTimeout(t);
+              cancel();
               resolve();
             };
           });
