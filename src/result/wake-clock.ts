@@ -48,11 +48,14 @@ class WakeClock {
     const now = Date.now();
     let next = Number.POSITIVE_INFINITY;
     const woken: Sleeper[] = [];
+    // A Set may lose members while iterated: the due ones leave as they are found.
     for (const s of this.sleepers) {
-      if (s.due <= now) woken.push(s);
-      else if (s.due < next) next = s.due;
+      if (s.due > now) next = Math.min(next, s.due);
+      else {
+        this.sleepers.delete(s);
+        woken.push(s);
+      }
     }
-    for (const s of woken) this.sleepers.delete(s);
     if (next < Number.POSITIVE_INFINITY) this.arm(next);
     for (const s of woken) s.wake();
   }
@@ -68,4 +71,3 @@ const clock = new WakeClock();
 export function sleepUntil(due: number, wake: () => void): () => void {
   return clock.sleep(due, wake);
 }
-

@@ -6,6 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { Celeriac, TimeoutError } from '../../src/index.js';
+import { formatPythonDatetime } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
@@ -23,7 +24,7 @@ function makeApp() {
 
 /** A SUCCESS meta as a worker stores it. */
 function successMeta(id: string, result: unknown): string {
-  return JSON.stringify({ status: 'SUCCESS', result, traceback: null, children: [], date_done: new Date().toISOString().replace('Z', '000'), task_id: id });
+  return JSON.stringify({ status: 'SUCCESS', result, traceback: null, children: [], date_done: formatPythonDatetime(new Date(), ''), task_id: id });
 }
 
 /** The timers holding this process open, sampled every 10 ms while `ms` pass: the most seen at once. */
