@@ -77,7 +77,7 @@ export class ResultChannels {
   /** Task ids whose channel no one needed when let go: unsubscribed in the next batch unless needed again by then. */
   private readonly released = new Set<string>();
   private releaseTimer: NodeJS.Timeout | null = null;
-  /** When the last wait ended (ms since epoch). */
+  /** When the last wait ended (performance.now() ms). */
   private lastWait = -Infinity;
   private readonly prefix: string;
 
@@ -119,7 +119,7 @@ export class ResultChannels {
   listenAhead(taskId: string): void {
     const sub = this.sub;
     if (!sub || sub.status !== 'ready' || this.waiters.has(taskId) || this.ahead.has(taskId)) return;
-    const now = Date.now();
+    const now = performance.now();
     if (!this.aheadWanted(now)) return;
     this.sweep(now);
     if (this.ahead.size >= AHEAD_MAX) return;
@@ -138,7 +138,7 @@ export class ResultChannels {
    */
   listenedId(): string | null {
     const sub = this.sub;
-    const now = Date.now();
+    const now = performance.now();
     if (!sub || sub.status !== 'ready' || !this.aheadWanted(now) || this.ahead.size >= AHEAD_MAX) return null;
     if (this.unused.size === 0) this.subscribeUnused(sub);
     const next = this.unused.values().next();
@@ -176,7 +176,7 @@ export class ResultChannels {
     this.unusedTimer = setTimeout(() => {
       this.unusedTimer = null;
       if (this.unused.size === 0) return;
-      if (this.aheadWanted(Date.now())) return this.armUnusedTimer();
+      if (this.aheadWanted(performance.now())) return this.armUnusedTimer();
       const ids = [...this.unused];
       this.unused.clear();
       for (const id of ids) this.release(id);
@@ -259,7 +259,7 @@ export class ResultChannels {
       if (done) return;
       done = true;
       this.unlisten(taskId, listener);
-      this.lastWait = Date.now();
+      this.lastWait = performance.now();
     };
   }
 
@@ -282,7 +282,7 @@ export class ResultChannels {
   private flushReleased(): void {
     if (this.releaseTimer) clearTimeout(this.releaseTimer);
     this.releaseTimer = null;
-    this.sweep(Date.now());
+    this.sweep(performance.now());
     const sub = this.sub;
     const ids = [...this.released].filter((id) => !this.needed(id));
     this.released.clear();

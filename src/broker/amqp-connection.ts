@@ -196,7 +196,7 @@ export class AmqpConnection {
 
   /**
    * The live link, waiting for a connection (or a reconnection) until
-   * `deadline` (epoch ms). Rejects with AmqpUnavailableError when the time is
+   * `deadline` (a `performance.now()` time, ms). Rejects with AmqpUnavailableError when the time is
    * up or the credentials are refused.
    */
   ready(deadline: number): Promise<Link> {
@@ -213,7 +213,7 @@ export class AmqpConnection {
             const last = this.lastError ? ` (last error: ${this.lastError.message})` : '';
             reject(new AmqpUnavailableError(`RabbitMQ at ${this.settings.masked} was not reachable in time${last}`, { cause: this.lastError ?? undefined }));
           },
-          Math.max(0, deadline - Date.now()),
+          Math.max(0, deadline - performance.now()),
         ),
       };
       this.waiters.add(waiter);

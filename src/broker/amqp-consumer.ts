@@ -59,7 +59,7 @@ export abstract class ChannelUser {
   /** Open the channel, waiting for a connection up to the host's timeout. */
   async start(): Promise<void> {
     this.stopUsing = this.host.conn.use((link) => this.restart(link));
-    const deadline = Date.now() + this.host.timeout;
+    const deadline = performance.now() + this.host.timeout;
     for (;;) {
       const link = await this.host.conn.ready(deadline).catch(async (err: unknown) => {
         await this.stop();
@@ -69,7 +69,7 @@ export abstract class ChannelUser {
         await this.ensure(link);
         return;
       } catch (err) {
-        if (!isLoss(err, link) || Date.now() > deadline) {
+        if (!isLoss(err, link) || performance.now() > deadline) {
           await this.stop();
           throw err;
         }

@@ -55,7 +55,7 @@ export class Publisher {
     const expired = new Promise<never>((_, reject) => {
       timer = setTimeout(
         () => reject(new AmqpUnavailableError(`RabbitMQ did not confirm ${pending.length} message(s) in time (the broker is unreachable or blocked)`)),
-        Math.max(0, deadline - Date.now()),
+        Math.max(0, deadline - performance.now()),
       );
     });
     expired.catch(() => undefined);

@@ -174,7 +174,7 @@ export class AmqpBroker implements Broker {
     this.closed = false;
     this.pub.reopen();
     this.sub.reopen();
-    await this.pub.ready(Date.now() + this.options.timeout);
+    await this.pub.ready(performance.now() + this.options.timeout);
   }
 
   // ---- publishing --------------------------------------------------------
@@ -190,7 +190,7 @@ export class AmqpBroker implements Broker {
       const { exchange, routingKey } = route(target);
       return { exchange, routingKey, content: bodyBytes(message), options: publishOptions(message, null, true), queue: this.queueSpec(target), exchangeSpec: null };
     });
-    await this.publisher.send(out, Date.now() + this.options.timeout);
+    await this.publisher.send(out, performance.now() + this.options.timeout);
   }
 
   /** The declaration of a target's queue (cached: a batch to one queue declares it once). */
@@ -220,7 +220,7 @@ export class AmqpBroker implements Broker {
     if (!spec) this.exchanges.set(exchange, (spec = broadcastExchange(exchange)));
     // Transient and not mandatory: a broadcast nobody listens to is simply gone (kombu's pidbox and events).
     const out: Outgoing = { exchange, routingKey, content: bodyBytes(message), options: publishOptions(message, TRANSIENT, false), queue: null, exchangeSpec: spec };
-    await this.publisher.send([out], Date.now() + this.options.timeout);
+    await this.publisher.send([out], performance.now() + this.options.timeout);
   }
 
   async subscribe(exchange: string, pattern: string, onMessage: (m: BroadcastMessage) => void): Promise<() => Promise<void>> {
@@ -244,7 +244,7 @@ export class AmqpBroker implements Broker {
   /** Run a queue operation on the publishing connection, retried across reconnects; an unknown queue counts 0. */
   private async admin(fn: (ch: Channel) => Promise<number>): Promise<number> {
     this.open();
-    const deadline = Date.now() + this.options.timeout;
+    const deadline = performance.now() + this.options.timeout;
     for (;;) {
       const link = await this.pub.ready(deadline);
       try {
@@ -252,7 +252,7 @@ export class AmqpBroker implements Broker {
       } catch (err) {
         if (replyCode(err) === 404) return 0;
         if (!isLoss(err, link)) throw err;
-        if (Date.now() > deadline) throw new AmqpUnavailableError(`RabbitMQ at ${this.url} was not reachable in time`, { cause: err });
+        if (performance.now() > deadline) throw new AmqpUnavailableError(`RabbitMQ at ${this.url} was not reachable in time`, { cause: err });
         await new Promise((r) => setTimeout(r, 50));
       }
     }

@@ -18,12 +18,12 @@ export function maskUrl(url: string): string {
  * starting is normal under a process manager) until `timeoutSec` passes.
  */
 export async function connectApp(app: Celeriac, timeoutSec: number, warn: (msg: string) => void): Promise<void> {
-  const deadline = Date.now() + timeoutSec * 1000;
+  const deadline = performance.now() + timeoutSec * 1000;
   let attempt = 0;
   for (;;) {
     attempt++;
     let timer: NodeJS.Timeout | undefined;
-    const left = Math.max(1, deadline - Date.now());
+    const left = Math.max(1, deadline - performance.now());
     try {
       await Promise.race([
         app.connect(),
@@ -36,11 +36,11 @@ export async function connectApp(app: Celeriac, timeoutSec: number, warn: (msg: 
       const msg = (err as Error).message.split('\n', 1)[0];
       // app.connect() caches its first attempt: close to try afresh.
       await app.close().catch(() => undefined);
-      if (Date.now() >= deadline || !isConnectionError(err)) {
+      if (performance.now() >= deadline || !isConnectionError(err)) {
         throw new CliError(`cannot connect to broker ${maskUrl(app.conf.broker)} / backend ${maskUrl(app.conf.backend)}: ${msg}`, 1, { cause: err });
       }
       if (attempt === 1) warn(`cannot connect yet (${msg}); retrying for up to ${timeoutSec} s`);
-      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - Date.now()))));
+      await new Promise((r) => setTimeout(r, Math.min(1000, Math.max(0, deadline - performance.now()))));
     } finally {
       clearTimeout(timer);
     }

@@ -55,7 +55,7 @@ export function openRedis(url: string, name: string, log: RedisLogger, extra: Re
   let last = 0;
   redis.on('error', (err: Error) => {
     // ioredis emits one error per failed reconnect attempt; report at most one a second.
-    const now = Date.now();
+    const now = performance.now();
     if (now - last < 1000) return;
     last = now;
     log.warn(`celeriac: Redis connection "${name}" error: ${err.message}`);

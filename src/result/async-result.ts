@@ -155,7 +155,7 @@ export class AsyncResult<R = unknown> {
     if (!allowInsideTask && this.host.insideTask()) {
       throw new Error('Never call result.get() within a task: it can deadlock the worker. Pass { allowInsideTask: true } if you are sure.');
     }
-    const deadline = timeout === undefined ? Infinity : Date.now() + timeout * 1000;
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout * 1000;
     // A store notified while no one sleeps must not be lost: it is remembered until the next wait.
     let wake: (() => void) | null = null;
     let notified = false;
@@ -193,11 +193,11 @@ export class AsyncResult<R = unknown> {
           }
           return value as R;
         }
-        const left = deadline - Date.now();
+        const left = deadline - performance.now();
         if (left <= 0) throw new TimeoutError('The operation timed out.');
         if (!notified) {
           await new Promise<void>((resolve) => {
-            const cancel = sleepUntil(Date.now() + Math.min(left, interval * 1000), resolve);
+            const cancel = sleepUntil(performance.now() + Math.min(left, interval * 1000), resolve);
             wake = () => {
               cancel();
               resolve();

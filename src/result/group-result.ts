@@ -123,10 +123,10 @@ export class ResultSet<R extends unknown[] = unknown[]> {
    */
   async join(options: JoinOptions = {}): Promise<R> {
     const { timeout, callback, ...rest } = options;
-    const deadline = timeout === undefined ? Infinity : Date.now() + timeout * 1000;
+    const deadline = timeout === undefined ? Infinity : performance.now() + timeout * 1000;
     const values: unknown[] = [];
     for (const r of this.results) {
-      const left = deadline - Date.now();
+      const left = deadline - performance.now();
       if (left <= 0) throw new TimeoutError('join operation timed out');
       let v: unknown;
       try {

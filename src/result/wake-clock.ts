@@ -14,7 +14,7 @@
 
 /** A sleep registered with the clock. */
 interface Sleeper {
-  /** When it is due (ms, Date.now()'s clock). */
+  /** When it is due (ms, performance.now()'s clock). */
   due: number;
   wake: () => void;
 }
@@ -25,7 +25,7 @@ class WakeClock {
   /** When the armed timer fires (Infinity: none armed). */
   private armedFor = Number.POSITIVE_INFINITY;
 
-  /** Call `wake` once `due` (Date.now() ms) has passed, unless the returned function is called first. */
+  /** Call `wake` once `due` (performance.now() ms) has passed, unless the returned function is called first. */
   sleep(due: number, wake: () => void): () => void {
     const s: Sleeper = { due, wake };
     this.sleepers.add(s);
@@ -39,13 +39,13 @@ class WakeClock {
   private arm(due: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.armedFor = due;
-    this.timer = setTimeout(() => this.fire(), Math.max(0, due - Date.now()));
+    this.timer = setTimeout(() => this.fire(), Math.max(0, due - performance.now()));
   }
 
   private fire(): void {
     this.timer = null;
     this.armedFor = Number.POSITIVE_INFINITY;
-    const now = Date.now();
+    const now = performance.now();
     let next = Number.POSITIVE_INFINITY;
     const woken: Sleeper[] = [];
     // A Set may lose members while iterated: the due ones leave as they are found.
@@ -64,7 +64,7 @@ class WakeClock {
 const clock = new WakeClock();
 
 /**
- * Sleep until `due` (Date.now() ms) on the process's shared result-wait
+ * Sleep until `due` (performance.now() ms) on the process's shared result-wait
  * timer; returns the function that cancels the sleep (`wake` is then not
  * called).
  */

@@ -69,9 +69,9 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
     });
 
     async function until(what: string, check: () => boolean): Promise<void> {
-      const end = Date.now() + timeout;
+      const end = performance.now() + timeout;
       while (!check()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
         await sleep(5);
       }
     }

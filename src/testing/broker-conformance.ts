@@ -84,9 +84,9 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
     const queueName = (): string => `conformance.${process.pid}.${Date.now().toString(36)}.${n++}`;
 
     async function until(what: string, check: () => boolean): Promise<void> {
-      const end = Date.now() + timeout;
+      const end = performance.now() + timeout;
       while (!check()) {
-        if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+        if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
         await sleep(5);
       }
     }

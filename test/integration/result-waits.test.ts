@@ -1,10 +1,11 @@
 /**
  * How `get()` waits (src/result/wake-clock.ts): every wait of a process
  * sleeps on one shared timer until a notification wakes it or its poll
- * interval or timeout is up. Database 0 under the key prefix `waits-test:`
+ * interval or timeout is up, on a monotonic clock (a wall-clock change
+ * during a wait moves neither). Database 0 under the key prefix `waits-test:`
  * (only those keys are touched, and deleted afterwards).
  */
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { Celeriac, TimeoutError } from '../../src/index.js';
 import { formatPythonDatetime } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
@@ -80,4 +81,31 @@ describe('get() waiting for results', () => {
     await redis.publish(META + 'long-1', successMeta('long-1', 7));
     expect(await long).toBe(7);
   }, 20_000);
+
+  it('times out on time when the wall clock is set back an hour during the wait', async () => {
+    const got = p.app.asyncResult('clock-back-1').get({ timeout: 0.3, interval: 0.05 });
+    const now = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => now() - 3_600_000);
+    try {
+      // Timeouts and poll intervals run on a monotonic clock: this test gives up after 10 s, not an hour.
+      await expect(got).rejects.toBeInstanceOf(TimeoutError);
+    } finally {
+      spy.mockRestore();
+    }
+  }, 10_000);
+
+  it('keeps waiting when the wall clock is set forward an hour during the wait', async () => {
+    const got = p.app.asyncResult<number>('clock-fwd-1').get({ timeout: 20, interval: 0.1 });
+    const now = Date.now.bind(Date);
+    const spy = vi.spyOn(Date, 'now').mockImplementation(() => now() + 3_600_000);
+    try {
+      // Several poll intervals pass first: each would have found the 20 s timeout gone by the wall clock.
+      await new Promise((done) => setTimeout(done, 400));
+      await redis.set(META + 'clock-fwd-1', successMeta('clock-fwd-1', 11));
+      await redis.publish(META + 'clock-fwd-1', successMeta('clock-fwd-1', 11));
+      expect(await got).toBe(11);
+    } finally {
+      spy.mockRestore();
+    }
+  });
 });
