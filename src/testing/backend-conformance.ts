@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { celeryDateDone, READY_STATES, States, type ResultBackend, type ResultTuple, type StoreOutcome, type TaskMeta } from '../backend/index.js';
 import { newTaskId } from '../protocol/index.js';
+import { sleep, until as waitUntil } from './poll.js';
 
 /** Options of `runBackendConformance`. */
 export interface BackendConformanceOptions {
@@ -36,8 +37,6 @@ function meta(id: string, status: string, result: unknown = null, extra: Partial
     task_id: id,
   };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function ready(o: StoreOutcome): boolean {
   return o.chord !== null && o.chord.ready;
@@ -68,13 +67,7 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
       await opts.cleanup?.();
     });
 
-    async function until(what: string, check: () => boolean): Promise<void> {
-      const end = performance.now() + timeout;
-      while (!check()) {
-        if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await sleep(5);
-      }
-    }
+    const until = (what: string, check: () => boolean): Promise<void> => waitUntil(what, check, timeout);
 
     describe('task metas', () => {
       it('an unknown id is PENDING', async () => {

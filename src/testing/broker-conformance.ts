@@ -9,6 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BroadcastMessage, Broker, Consumer, Delivery } from '../broker/index.js';
 import { emptyEmbed, encodeTaskMessage, newTaskId, type WireMessage } from '../protocol/index.js';
+import { sleep, until as waitUntil } from './poll.js';
 
 /** How an adapter orders priorities. */
 export type PriorityOrder = 'lower-first' | 'higher-first' | 'none';
@@ -55,8 +56,6 @@ function idOf(m: WireMessage | null): string {
   return String(m?.headers.id);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
 /** Define the broker conformance suite. */
 export function runBrokerConformance(opts: BrokerConformanceOptions): void {
   const quiet = opts.quietPeriod ?? 200;
@@ -83,13 +82,7 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
     let n = 0;
     const queueName = (): string => `conformance.${process.pid}.${Date.now().toString(36)}.${n++}`;
 
-    async function until(what: string, check: () => boolean): Promise<void> {
-      const end = performance.now() + timeout;
-      while (!check()) {
-        if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
-        await sleep(5);
-      }
-    }
+    const until = (what: string, check: () => boolean): Promise<void> => waitUntil(what, check, timeout);
 
     /** Consume into an array; `auto` acks each delivery at once. */
     async function collect(b: Broker, queues: string[], prefetch: number, auto = false): Promise<{ got: Delivery[]; consumer: Consumer }> {

@@ -39,6 +39,19 @@ async function mostTimers(ms: number): Promise<number> {
   return most;
 }
 
+/** Run `body` with Date.now() moved by `ms` (as a wall clock set back or forward would move it), then put it back. */
+async function withWallClockMoved(ms: number, body: () => Promise<unknown>): Promise<void> {
+  const now = Date.now.bind(Date);
+  const spy = vi.spyOn(Date, 'now').mockImplementation(() => now() + ms);
+  try {
+    await body();
+  } finally {
+    spy.mockRestore();
+  }
+}
+
+const HOUR = 3_600_000;
+
 const p = makeApp();
 afterAll(() => p.app.close());
 
@@ -84,28 +97,18 @@ describe('get() waiting for results', () => {
 
   it('times out on time when the wall clock is set back an hour during the wait', async () => {
     const got = p.app.asyncResult('clock-back-1').get({ timeout: 0.3, interval: 0.05 });
-    const now = Date.now.bind(Date);
-    const spy = vi.spyOn(Date, 'now').mockImplementation(() => now() - 3_600_000);
-    try {
-      // Timeouts and poll intervals run on a monotonic clock: this test gives up after 10 s, not an hour.
-      await expect(got).rejects.toBeInstanceOf(TimeoutError);
-    } finally {
-      spy.mockRestore();
-    }
+    // Timeouts and poll intervals run on a monotonic clock: this test gives up after 10 s, not an hour.
+    await withWallClockMoved(-HOUR, () => expect(got).rejects.toBeInstanceOf(TimeoutError));
   }, 10_000);
 
   it('keeps waiting when the wall clock is set forward an hour during the wait', async () => {
     const got = p.app.asyncResult<number>('clock-fwd-1').get({ timeout: 20, interval: 0.1 });
-    const now = Date.now.bind(Date);
-    const spy = vi.spyOn(Date, 'now').mockImplementation(() => now() + 3_600_000);
-    try {
+    await withWallClockMoved(HOUR, async () => {
       // Several poll intervals pass first: each would have found the 20 s timeout gone by the wall clock.
       await new Promise((done) => setTimeout(done, 400));
       await redis.set(META + 'clock-fwd-1', successMeta('clock-fwd-1', 11));
       await redis.publish(META + 'clock-fwd-1', successMeta('clock-fwd-1', 11));
       expect(await got).toBe(11);
-    } finally {
-      spy.mockRestore();
-    }
+    });
   });
 });
