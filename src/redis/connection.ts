@@ -52,7 +52,8 @@ export function openRedis(url: string, name: string, log: RedisLogger, extra: Re
     retryStrategy: retryDelay,
     ...extra,
   });
-  let last = 0;
+  // -Infinity, not 0: performance.now() counts from the process's start, so the first error is reported even in its first second.
+  let last = -Infinity;
   redis.on('error', (err: Error) => {
     // ioredis emits one error per failed reconnect attempt; report at most one a second.
     const now = performance.now();

@@ -14,7 +14,7 @@ import { RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
 import { encodeEnvelope, toEnvelope } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = 'hand-test:';

@@ -19,7 +19,7 @@ import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.j
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
 import { watch } from '../support/redis-monitor.js';
 import { oneWritePerTurn } from '../../src/redis/index.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = 'hotpath-test:';

@@ -11,7 +11,7 @@ import { Celeriac, chain } from '../../src/index.js';
 import { AHEAD_KEEP_MAX, AHEAD_WINDOW_MS, ID_BATCH } from '../../src/backend/redis-notify.js';
 import { prefixedDb, requireRedis } from '../support/redis-db.js';
 import { watch as watchRedis, type Seen } from '../support/redis-monitor.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const URL = 'redis://127.0.0.1:6379/0';
 const PREFIX = 'ahead-test:';

@@ -1,6 +1,6 @@
 /** Watching what Redis runs (MONITOR) in integration tests. */
 import type { Redis } from 'ioredis';
-import { until } from './wait.js';
+import { until } from '../../src/testing/poll.js';
 
 /** One command Redis ran, as MONITOR shows it: from a client, or from a script ('lua'). */
 export interface Seen {

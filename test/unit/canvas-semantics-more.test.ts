@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, Chord, chord, ConfigurationError, fromDict, group, GroupResult, IncompleteStream, ResultSet, Signature, type TaskContext } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const t = makeApp();
 const { app, add, sub, tsum, identity } = t;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, Chain, chord, Chord, ChordError, fromDict, group, Group, GroupResult, Signature, TaskError } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const t = makeApp();
 const { app, add, sub, mul, tsum, identity, echo, fail, calls } = t;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { receiveEvents, type CeleryEvent } from '../../src/control/index.js';
 import { chain, chord, ChordError, type GroupResult, type TaskContext } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const t = makeApp();
 const { app, add } = t;

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AsyncResult, chain, chord, ChordError, group, GroupResult, Signature } from '../../src/index.js';
 import { makeApp } from '../support/tasks.js';
-import { until } from '../support/wait.js';
+import { until } from '../../src/testing/poll.js';
 
 const t = makeApp();
 const { app, add, mul, xsum, tsum, sub } = t;
