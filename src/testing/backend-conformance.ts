@@ -67,7 +67,7 @@ export function runBackendConformance(opts: BackendConformanceOptions): void {
       await opts.cleanup?.();
     });
 
-    const until = (what: string, check: () => boolean): Promise<void> => waitUntil(what, check, timeout);
+    const until = (what: string, check: () => boolean): Promise<boolean> => waitUntil(what, check, timeout);
 
     describe('task metas', () => {
       it('an unknown id is PENDING', async () => {

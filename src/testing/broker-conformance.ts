@@ -82,7 +82,7 @@ export function runBrokerConformance(opts: BrokerConformanceOptions): void {
     let n = 0;
     const queueName = (): string => `conformance.${process.pid}.${Date.now().toString(36)}.${n++}`;
 
-    const until = (what: string, check: () => boolean): Promise<void> => waitUntil(what, check, timeout);
+    const until = (what: string, check: () => boolean): Promise<boolean> => waitUntil(what, check, timeout);
 
     /** Consume into an array; `auto` acks each delivery at once. */
     async function collect(b: Broker, queues: string[], prefetch: number, auto = false): Promise<{ got: Delivery[]; consumer: Consumer }> {

@@ -4,13 +4,15 @@
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Poll `check` every 5 ms until it holds; throws `timed out waiting for <what>`
- * after `timeoutMs` (on a monotonic clock, so a test that moves `Date.now()`
- * does not move it).
+ * Poll `check` every 5 ms until it gives a truthy value, and resolve with
+ * that value; throws `timed out waiting for <what>` after `timeoutMs` (on a
+ * monotonic clock, so a test that moves `Date.now()` does not move it).
  */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+export async function until<T>(what: string, check: () => T | Promise<T>, timeoutMs = 10_000): Promise<T> {
   const end = performance.now() + timeoutMs;
-  while (!(await check())) {
+  for (;;) {
+    const value = await check();
+    if (value) return value;
     if (performance.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }

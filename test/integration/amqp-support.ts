@@ -119,13 +119,4 @@ export function memoryLogger(): { warn: (m: string, ...d: unknown[]) => void; li
   return { lines, warn: (m: string) => void lines.push(m) };
 }
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Wait until `check` holds, polling. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+export { sleep, until } from '../../src/testing/poll.js';

@@ -11,6 +11,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { killAll, redisOn, runCli, startCli, type Child } from '../support/interop-process.js';
+import { until } from '../../src/testing/poll.js';
 
 const DB = 14;
 const URL = `redis://127.0.0.1:6379/${DB}`;
@@ -31,16 +32,6 @@ function cli(...args: string[]) {
 
 function send(name: string, args: unknown[], options: { countdown?: number } = {}) {
   return client.signature(name, { args, queue: Q, ...options }).applyAsync();
-}
-
-async function until<T>(what: string, probe: () => Promise<T | null | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
 }
 
 beforeAll(async () => {

@@ -12,6 +12,7 @@ import type { TaskMeta } from '../../src/backend/index.js';
 import { RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
 import { emptyEmbed, encodeTaskMessage, fromEnvelope, newTaskId, parseEnvelope } from '../../src/protocol/index.js';
+import { sleep, until } from '../../src/testing/poll.js';
 
 const HOST = '127.0.0.1';
 const PORT = 6379;
@@ -84,15 +85,6 @@ afterAll(async () => {
   if (!problem) await redis.flushdb();
   redis.disconnect();
 });
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-async function until(what: string, check: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
-  const end = Date.now() + timeout;
-  while (!(await check())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 /** JSON text with keys in order, whatever the separators. */
 const canonical = (text: string): string => JSON.stringify(JSON.parse(text));

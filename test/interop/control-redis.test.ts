@@ -19,6 +19,7 @@ import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Celeriac } from '../../src/index.js';
 import { killAll, PYTHON, pythonCeleryAvailable, redisOn, ROOT, run, runCli, start, startCli, type Child } from '../support/interop-process.js';
+import { until } from '../../src/testing/poll.js';
 
 const DB = 13;
 const URL = `redis://127.0.0.1:6379/${DB}`;
@@ -65,14 +66,6 @@ function suite(): void {
   /** `celeriac <args>` against this suite's Redis. */
   function celeriac(...args: string[]) {
     return runCli([...args, '-b', URL, '--result-backend', URL], { timeoutMs: 30_000 });
-  }
-
-  async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (!(await probe())) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
   }
 
   describe(TITLE, LONG, () => {
