@@ -94,6 +94,16 @@ interface Subscription {
 const SENT_MARKER_TTL = 86_400;
 /** Most messages pushed by one publish script call (Lua's stack limits how many values one call can unpack). */
 const PUSH_BATCH = 1000;
+/** Queues whose names keysOf keeps (a process that publishes to more starts over: pidbox replies go to a queue per client). */
+const QUEUE_KEYS_KEPT = 256;
+
+/** What a publish to a queue names: its lists (one per priority step), its wake-up channel, its idle consumers' set, its name as JSON. */
+interface QueueKeys {
+  lists: string[];
+  wake: string;
+  idlers: string;
+  json: string;
+}
 
 /**
  * Eager takes handed to their consumer in the turn that sent them, at most
@@ -139,6 +149,10 @@ export class RedisBroker implements Broker {
   private readonly pushes = new Map<string, RedisConsumer>();
   private readonly globs = new Map<string, Set<Subscription>>();
   private readonly bound = new Set<string>();
+  /** Names a publish to a queue uses, made once per queue (see keysOf). */
+  private readonly queueKeys = new Map<string, QueueKeys>();
+  /** What lua/hand.lua names a consumer's registration, push channel and claim list with (the consumer's id follows). */
+  private readonly handPrefixes: readonly [string, string, string];
   private readonly host: ConsumerHost;
   private sweepTimer: NodeJS.Timeout | null = null;
   private sweeping: Promise<number> | null = null;
@@ -150,6 +164,7 @@ export class RedisBroker implements Broker {
     this.rawUrl = url;
     this.options = resolve(options);
     this.layout = new RedisLayout(this.options.keyPrefix, info.db);
+    this.handPrefixes = [this.layout.idle(''), this.layout.pushChannel(''), this.layout.pushClaim('')];
     // Commands issued in the same tick (acks, publishes of many tasks) go out in one write.
     this.client = withBrokerScripts(oneWritePerTurn(openRedis(url, `${this.options.connectionName}:command`, this.options.logger, this.options.redis)));
     this.host = {
@@ -193,12 +208,18 @@ export class RedisBroker implements Broker {
 
   // ---- publishing --------------------------------------------------------
 
-  async publish(message: WireMessage, target: PublishTarget): Promise<void> {
-    await this.publishMany([{ message, target }]);
+  publish(message: WireMessage, target: PublishTarget): Promise<void> {
+    return this.publishMany([{ message, target }]);
   }
 
-  async publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options: PublishOptions = {}): Promise<void> {
-    if (this.closed) throw new ConfigurationError('The Redis broker is closed');
+  publishMany(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options: PublishOptions = {}): Promise<void> {
+    if (this.closed) return Promise.reject(new ConfigurationError('The Redis broker is closed'));
+    // Most sends are one message on its own: no promise of this call's own around that one's.
+    if (items.length === 1 && !options.takeLocally && !options.once) return this.publishOne(items[0].message, items[0].target);
+    return this.publishBatch(items, options);
+  }
+
+  private async publishBatch(items: ReadonlyArray<{ message: WireMessage; target: PublishTarget }>, options: PublishOptions): Promise<void> {
     if (items.length === 0) return;
     // Sent as single commands, not as a pipeline: the connection writes everything published in the same turn
     // (by concurrent delay() calls, a chord header, a task's completion) into one write, in order. Consecutive
@@ -213,12 +234,7 @@ export class RedisBroker implements Broker {
       // A message on its own may go straight to an idle consumer, unless its list had messages waiting when this
       // process last published to it (then nobody idles, and the plain push is cheaper); a run of them is one push.
       const reply = texts.length === 1 && run.tag && !this.waiting.has(list) ? this.handOrPush(run.queue, run.step, run.tag, texts[0]) : this.client.celeriacPublish(list, run.wake, ...texts);
-      replies.push(
-        reply.then((n) => {
-          if (n > texts.length) this.waiting.add(list);
-          else this.waiting.delete(list);
-        }),
-      );
+      replies.push(reply.then((n) => this.noteWaiting(list, n, texts.length)));
       run.texts = [];
     };
     for (const { message, target } of items) {
@@ -226,16 +242,13 @@ export class RedisBroker implements Broker {
       const taker = options.takeLocally && !options.once ? this.takerFor(target.queue) : null;
       // A take writes the envelope's body only if it records the message (see take).
       const env = toEnvelope(message, target.exchange ?? '', routingKey, taker !== null);
-      const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
-      // A pidbox reply goes to a queue its client declared and removes again: declaring it here would leave a binding behind.
-      const isReply = !target.exchange && replyQueueBinding(target.queue) !== null;
-      if (!isReply && !this.bound.has(bindKey) && !binding.has(bindKey)) {
-        // Declare the queue as kombu does, once per process, so exchange-routed Python publishers find it.
-        replies.push(this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue)));
+      const bindKey = this.undeclared(target, routingKey);
+      if (bindKey !== null && !binding.has(bindKey)) {
+        replies.push(this.declare(target, routingKey));
         binding.add(bindKey);
       }
       const step = priorityStep(env.properties.priority);
-      const list = this.layout.list(target.queue, step);
+      const list = this.keysOf(target.queue).lists[step];
       const id = options.once ? message.headers.id : undefined;
       if (taker) {
         flush();
@@ -250,7 +263,7 @@ export class RedisBroker implements Broker {
         if (run.list !== list || run.texts.length >= PUSH_BATCH) {
           flush();
           run.list = list;
-          run.wake = this.layout.wakeChannel(target.queue);
+          run.wake = this.keysOf(target.queue).wake;
           run.queue = target.queue;
           run.step = step;
           run.tag = env.properties.delivery_tag;
@@ -267,30 +280,71 @@ export class RedisBroker implements Broker {
   }
 
   /**
+   * One message sent on its own (delay(), apply_async()): what publishMany
+   * does for it, without the batching's sets, run and closures, which
+   * would be most of what a send allocates here.
+   */
+  private async publishOne(message: WireMessage, target: PublishTarget): Promise<void> {
+    const routingKey = target.routingKey ?? target.queue;
+    const env = toEnvelope(message, target.exchange ?? '', routingKey);
+    const bindKey = this.undeclared(target, routingKey);
+    const declared = bindKey === null ? null : this.declare(target, routingKey);
+    const step = priorityStep(env.properties.priority);
+    const keys = this.keysOf(target.queue);
+    const list = keys.lists[step];
+    const text = envelopeBytes(env);
+    const reply = this.waiting.has(list) ? this.client.celeriacPublish(list, keys.wake, text) : this.handOrPush(target.queue, step, env.properties.delivery_tag, text);
+    const n = declared ? (await Promise.all([reply, declared]))[0] : await reply;
+    this.noteWaiting(list, n, 1);
+    for (const c of this.consumers) if (c.queues.includes(target.queue)) c.signal();
+    if (bindKey !== null) this.bound.add(bindKey);
+  }
+
+  /**
+   * The key of a queue's binding when this process has yet to declare it,
+   * as kombu does once per process so that exchange-routed Python
+   * publishers find the queue; null once declared, and for a pidbox reply
+   * queue (its client declared it and removes it again: declaring it here
+   * would leave a binding behind).
+   */
+  private undeclared(target: PublishTarget, routingKey: string): string | null {
+    const bindKey = `${target.exchange || target.queue}\u0000${routingKey}\u0000${target.queue}`;
+    if (this.bound.has(bindKey)) return null;
+    return !target.exchange && replyQueueBinding(target.queue) !== null ? null : bindKey;
+  }
+
+  /** Declare a queue's binding (see undeclared). */
+  private declare(target: PublishTarget, routingKey: string): Promise<number> {
+    return this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue));
+  }
+
+  /** After a push of `count` messages left `n` in the list: whether its next single message may be handed over (see handOrPush). */
+  private noteWaiting(list: string, n: number, count: number): void {
+    if (n > count) this.waiting.add(list);
+    else this.waiting.delete(list);
+  }
+
+  /** The names a publish to a queue uses, made once per queue (of the last QUEUE_KEYS_KEPT queues). */
+  private keysOf(queue: string): QueueKeys {
+    let keys = this.queueKeys.get(queue);
+    if (keys) return keys;
+    if (this.queueKeys.size >= QUEUE_KEYS_KEPT) this.queueKeys.clear();
+    const l = this.layout;
+    keys = { lists: l.lists(queue), wake: l.wakeChannel(queue), idlers: l.idlers(queue), json: JSON.stringify(queue) };
+    this.queueKeys.set(queue, keys);
+    return keys;
+  }
+
+  /**
    * lua/hand.lua: one message, handed to an idle celeriac consumer of its
    * queue when nothing waits there (it starts without a wake-up and a pop
    * first), else pushed.
    */
   private handOrPush(queue: string, step: number, tag: string, text: string | Buffer): Promise<number> {
     const l = this.layout;
+    const keys = this.keysOf(queue);
     const score = unackedScore(this.options.visibilityTimeout);
-    return this.client.celeriacHand(
-      7,
-      ...l.lists(queue),
-      l.unacked,
-      l.unackedIndex,
-      l.idlers(queue),
-      text,
-      step + 1,
-      l.wakeChannel(queue),
-      tag,
-      score,
-      JSON.stringify(queue),
-      l.idle(''),
-      l.pushChannel(''),
-      l.pushClaim(''),
-      this.host.claimTtl,
-    );
+    return this.client.celeriacHand(7, ...keys.lists, l.unacked, l.unackedIndex, keys.idlers, text, step + 1, keys.wake, tag, score, keys.json, this.handPrefixes[0], this.handPrefixes[1], this.handPrefixes[2], this.host.claimTtl);
   }
 
   /** lua/publish-once.lua: pushed unless a message with this task id was pushed before. */

@@ -363,6 +363,41 @@ describe('publishing a batch (a chord header, a group)', () => {
   });
 });
 
+describe('publishing messages one at a time (delay())', () => {
+  it('puts each in the list of its queue and priority and declares each queue once, for more queues than the broker keeps names of', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
+    try {
+      const queues = Array.from({ length: 300 }, (_, i) => `single-${i}`);
+      for (const [i, q] of queues.entries()) {
+        const m = message(q, i);
+        if (i % 3 === 0) m.message.properties.priority = 9;
+        await broker.publishMany([m]);
+      }
+      // The first queues again, after 300 others: their names are made again, right.
+      for (const [i, q] of queues.slice(0, 5).entries()) await broker.publish(message(q, 1000 + i).message, { queue: q });
+      for (const [i, q] of queues.entries()) {
+        const again = i < 5 ? [1000 + i] : [];
+        if (i % 3 === 0) {
+          expect(await redis.llen(`${PREFIX}${q}\x06\x169`)).toBe(1);
+          expect(await queuedArgs(q)).toEqual(again);
+        } else expect(await queuedArgs(q)).toEqual([i, ...again]);
+        expect(await redis.smembers(`${PREFIX}_kombu.binding.${q}`)).toEqual([`${q}\x06\x16\x06\x16${q}`]);
+      }
+    } finally {
+      await broker.close();
+    }
+  });
+
+  it('rejects once the broker is closed, and pushes nothing', async () => {
+    const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
+    await broker.connect();
+    await broker.close();
+    await expect(broker.publish(message('single-closed', 1).message, { queue: 'single-closed' })).rejects.toThrow('The Redis broker is closed');
+    await expect(broker.publishMany([message('single-closed', 2)])).rejects.toThrow('The Redis broker is closed');
+    expect(await redis.llen(`${PREFIX}single-closed`)).toBe(0);
+  });
+});
+
 describe('publishing once (a chord body, which a redelivered completer may send again)', () => {
   it('pushes a message the first time its task id is published and drops it after; other ids and plain publishes are not held back', async () => {
     const broker = new RedisBroker(URL, { logger: quiet, keyPrefix: PREFIX });
