@@ -57,6 +57,16 @@ function chordRef(req: TaskRequest): ChordPartRef | undefined {
 
 /** Handles the outcome of tasks for one app. */
 export class Continuation {
+  /**
+   * Successes whose result store waits for what they sent (the backend does
+   * not share the broker's connection, so the send's reply comes first):
+   * task id → settles once its store is issued. What such a task sent may
+   * run here before that (a chain step this worker takes itself), and its
+   * own store waits for it: a step's result is never stored before its
+   * predecessor's, which lists it among its children.
+   */
+  private readonly unissued = new Map<string, { issued: Promise<void>; issue: () => void }>();
+
   constructor(private readonly app: Celeriac) {}
 
   private get log() {
@@ -76,10 +86,31 @@ export class Continuation {
   /** Store a meta (counting the chord part); resolves to the chord this part completed, if any. */
   private async write(req: TaskRequest, meta: TaskMeta, force = false): Promise<{ groupId: string; parts: ChordPart[] } | null> {
     const ref = chordRef(req);
-    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) return null;
+    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) {
+      this.issue(req.id);
+      return null;
+    }
+    const predecessor = this.predecessor(req);
+    if (predecessor) await predecessor;
     // The worker connected the backend before it started, so the getter is the live adapter.
-    const outcome = await this.app.backend.store(meta, ref);
+    const storing = this.app.backend.store(meta, ref);
+    this.issue(req.id);
+    const outcome = await storing;
     return ref && outcome.chord?.ready ? { groupId: ref.groupId, parts: outcome.chord.parts } : null;
+  }
+
+  /** Settles once the store of the task that sent this one is issued, when that task is still waiting to store here; else null. */
+  private predecessor(req: TaskRequest): Promise<void> | null {
+    // (A replacement keeps the id of the task it replaces, which may be its parent.)
+    return this.unissued.size && req.parentId !== null && req.parentId !== req.id ? (this.unissued.get(req.parentId)?.issued ?? null) : null;
+  }
+
+  /** The task's store is issued (or will not be): what it sent may store now. */
+  private issue(id: string): void {
+    const entry = this.unissued.get(id);
+    if (!entry) return;
+    this.unissued.delete(id);
+    entry.issue();
   }
 
   /** Send a success's callbacks and the next chain step; what was sent becomes the task's children. */
@@ -112,6 +143,12 @@ export class Continuation {
   onSuccess(req: TaskRequest, value: unknown): Promise<void> {
     if (sendsNext(req) || chordRef(req)) return this.onSuccessFollowed(req, value);
     if (req.ignoreResult) return DONE;
+    const predecessor = this.predecessor(req);
+    if (predecessor) return predecessor.then(() => this.storeSuccess(req, value));
+    return this.storeSuccess(req, value);
+  }
+
+  private storeSuccess(req: TaskRequest, value: unknown): Promise<void> {
     let storing: Promise<unknown>;
     try {
       storing = this.app.backend.storeQuietly(this.meta(req, States.SUCCESS, value, null));
@@ -124,8 +161,24 @@ export class Continuation {
   private async onSuccessFollowed(req: TaskRequest, value: unknown): Promise<void> {
     const sent: AnyResult[] = [];
     // Celery sends what follows a task before it stores the result. When both go over one connection the order
-    // holds without waiting for the send's reply, so the two leave in one write.
-    const sending = sendsNext(req) ? this.sendNext(req, value, sent) : null;
+    // holds without waiting for the send's reply, so the two leave in one write. Else the store waits for the
+    // reply, and what was sent, if it runs here meanwhile, stores after this (see unissued).
+    const follows = sendsNext(req);
+    if (follows && !this.app.storesAfterSends) {
+      let issue = NOTHING;
+      const issued = new Promise<void>((resolve) => (issue = resolve));
+      this.unissued.set(req.id, { issued, issue });
+    }
+    try {
+      await this.successFollowed(req, value, sent, follows);
+    } finally {
+      // Stored, or failed before it could be: either way nothing waits for it any more.
+      this.issue(req.id);
+    }
+  }
+
+  private async successFollowed(req: TaskRequest, value: unknown, sent: AnyResult[], follows: boolean): Promise<void> {
+    const sending = follows ? this.sendNext(req, value, sent) : null;
     sending?.catch(() => undefined);
     let completed: Awaited<ReturnType<Continuation['write']>>;
     let stage: 'send' | 'store' = 'send';

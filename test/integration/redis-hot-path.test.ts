@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { RedisBackend } from '../../src/backend/redis.js';
 import { HANDS_PER_TURN, RedisBroker } from '../../src/broker/redis.js';
 import type { Delivery } from '../../src/broker/index.js';
-import { Celeriac, chain, type TaskContext } from '../../src/index.js';
+import { AsyncResult, Celeriac, chain, type TaskContext } from '../../src/index.js';
 import { newTaskId, parseEnvelope, toEnvelope } from '../../src/protocol/index.js';
 import { prefixedDb, requireRedis, taskMessage } from '../support/redis-db.js';
 import { watch } from '../support/redis-monitor.js';
@@ -571,6 +571,39 @@ describe('a worker on one Redis for broker and results', () => {
         many.mockRestore();
       }
       await until('every ack to land', async () => (await redis.hlen(`${PREFIX}unacked`)) === 0);
+    } finally {
+      await worker.stop();
+    }
+  });
+});
+
+describe('a worker whose results go over a connection of their own', () => {
+  let app: Celeriac;
+  beforeAll(() => {
+    // The same database under another URL: the backend opens its own connection.
+    app = new Celeriac({ broker: URL, backend: 'redis://127.0.0.1:6379', keyPrefix: PREFIX, defaultQueue: 'hot-split', logLevel: 'silent' });
+  });
+  afterAll(async () => {
+    await app.close();
+  });
+
+  it('stores every chain step before the next one: once the last is ready, each step is SUCCESS and lists the next as its only child', async () => {
+    const add = app.task('hot.split.add', (x: number, y: number) => x + y);
+    const worker = await app.worker({ concurrency: 4 });
+    try {
+      expect(app.storesAfterSends).toBe(false);
+      for (let round = 0; round < 30; round++) {
+        const res = await chain(add.s(0, 1), ...Array.from({ length: HANDS_PER_TURN + 2 }, () => add.s(1))).delay();
+        expect(await res.get({ timeout: 20 })).toBe(HANDS_PER_TURN + 3);
+        let next: typeof res | null = null;
+        for (let r: typeof res.parent = res; r; r = r.parent) {
+          // Read from Redis as stored (a fresh result object caches nothing).
+          const stored = new AsyncResult(r.id, app);
+          expect(await stored.state()).toBe('SUCCESS');
+          expect((await stored.children()).map((c) => c.id)).toEqual(next ? [next.id] : []);
+          next = r;
+        }
+      }
     } finally {
       await worker.stop();
     }
