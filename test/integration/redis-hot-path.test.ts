@@ -595,13 +595,13 @@ describe('a worker whose results go over a connection of their own', () => {
       for (let round = 0; round < 30; round++) {
         const res = await chain(add.s(0, 1), ...Array.from({ length: HANDS_PER_TURN + 2 }, () => add.s(1))).delay();
         expect(await res.get({ timeout: 20 })).toBe(HANDS_PER_TURN + 3);
-        let next: typeof res | null = null;
+        let nextId: string | null = null;
         for (let r: typeof res.parent = res; r; r = r.parent) {
           // Read from Redis as stored (a fresh result object caches nothing).
           const stored = new AsyncResult(r.id, app);
           expect(await stored.state()).toBe('SUCCESS');
-          expect((await stored.children()).map((c) => c.id)).toEqual(next ? [next.id] : []);
-          next = r;
+          expect((await stored.children()).map((c) => c.id)).toEqual(nextId ? [nextId] : []);
+          nextId = r.id;
         }
       }
     } finally {
