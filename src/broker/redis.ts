@@ -227,14 +227,11 @@ export class RedisBroker implements Broker {
     const replies: Array<Promise<unknown>> = [];
     const pushed = new Set<string>();
     const binding = new Set<string>();
-    const run = { list: '', wake: '', texts: [] as Array<string | Buffer>, queue: '', step: 0, tag: '' };
+    const run = { list: '', texts: [] as Array<string | Buffer>, queue: '', step: 0, tag: '' };
     const flush = (): void => {
+      if (!run.texts.length) return;
       const { list, texts } = run;
-      if (!texts.length) return;
-      // A message on its own may go straight to an idle consumer, unless its list had messages waiting when this
-      // process last published to it (then nobody idles, and the plain push is cheaper); a run of them is one push.
-      const reply = texts.length === 1 && run.tag && !this.waiting.has(list) ? this.handOrPush(run.queue, run.step, run.tag, texts[0]) : this.client.celeriacPublish(list, run.wake, ...texts);
-      replies.push(reply.then((n) => this.noteWaiting(list, n, texts.length)));
+      replies.push(this.push(list, run.queue, run.step, run.tag, texts).then((n) => this.noteWaiting(list, n, texts.length)));
       run.texts = [];
     };
     for (const { message, target } of items) {
@@ -263,7 +260,6 @@ export class RedisBroker implements Broker {
         if (run.list !== list || run.texts.length >= PUSH_BATCH) {
           flush();
           run.list = list;
-          run.wake = this.keysOf(target.queue).wake;
           run.queue = target.queue;
           run.step = step;
           run.tag = env.properties.delivery_tag;
@@ -292,10 +288,8 @@ export class RedisBroker implements Broker {
     const step = priorityStep(env.properties.priority);
     const keys = this.keysOf(target.queue);
     const list = keys.lists[step];
-    const text = envelopeBytes(env);
-    const reply = this.waiting.has(list) ? this.client.celeriacPublish(list, keys.wake, text) : this.handOrPush(target.queue, step, env.properties.delivery_tag, text);
-    const n = declared ? (await Promise.all([reply, declared]))[0] : await reply;
-    this.noteWaiting(list, n, 1);
+    const pushed = this.push(list, target.queue, step, env.properties.delivery_tag, [envelopeBytes(env)]);
+    this.noteWaiting(list, declared ? (await Promise.all([pushed, declared]))[0] : await pushed, 1);
     for (const c of this.consumers) if (c.queues.includes(target.queue)) c.signal();
     if (bindKey !== null) this.bound.add(bindKey);
   }
@@ -318,7 +312,18 @@ export class RedisBroker implements Broker {
     return this.client.sadd(this.layout.binding(target.exchange || target.queue), RedisLayout.bindingMember(routingKey, '', target.queue));
   }
 
-  /** After a push of `count` messages left `n` in the list: whether its next single message may be handed over (see handOrPush). */
+  /**
+   * Push messages of one queue and priority, in one script call. A message on
+   * its own may go straight to an idle consumer (handOrPush), unless its list
+   * had messages waiting when this process last published to it (then nobody
+   * idles, and the plain push is cheaper): the reply, how many the list then
+   * held, goes to noteWaiting.
+   */
+  private push(list: string, queue: string, step: number, tag: string, texts: ReadonlyArray<string | Buffer>): Promise<number> {
+    return texts.length === 1 && tag && !this.waiting.has(list) ? this.handOrPush(queue, step, tag, texts[0]) : this.client.celeriacPublish(list, this.keysOf(queue).wake, ...texts);
+  }
+
+  /** After a push of `count` messages left `n` in the list: whether its next single message may be handed over (see push). */
   private noteWaiting(list: string, n: number, count: number): void {
     if (n > count) this.waiting.add(list);
     else this.waiting.delete(list);
