@@ -227,11 +227,11 @@ export class RedisBroker implements Broker {
     const replies: Array<Promise<unknown>> = [];
     const pushed = new Set<string>();
     const binding = new Set<string>();
-    const run = { list: '', texts: [] as Array<string | Buffer>, queue: '', step: 0, tag: '' };
+    const run: { keys: QueueKeys | null; step: number; tag: string; texts: Array<string | Buffer> } = { keys: null, step: 0, tag: '', texts: [] };
     const flush = (): void => {
-      if (!run.texts.length) return;
-      const { list, texts } = run;
-      replies.push(this.push(list, run.queue, run.step, run.tag, texts).then((n) => this.noteWaiting(list, n, texts.length)));
+      const { keys, step, texts } = run;
+      if (!keys || !texts.length) return;
+      replies.push(this.push(keys, step, run.tag, texts).then((n) => this.noteWaiting(keys.lists[step], n, texts.length)));
       run.texts = [];
     };
     for (const { message, target } of items) {
@@ -245,7 +245,7 @@ export class RedisBroker implements Broker {
         binding.add(bindKey);
       }
       const step = priorityStep(env.properties.priority);
-      const list = this.keysOf(target.queue).lists[step];
+      const keys = this.keysOf(target.queue);
       const id = options.once ? message.headers.id : undefined;
       if (taker) {
         flush();
@@ -255,12 +255,11 @@ export class RedisBroker implements Broker {
       const text = envelopeBytes(env);
       if (typeof id === 'string') {
         flush();
-        replies.push(this.publishOnce(list, id, text, target.queue));
+        replies.push(this.publishOnce(keys.lists[step], id, text, target.queue));
       } else {
-        if (run.list !== list || run.texts.length >= PUSH_BATCH) {
+        if (run.keys !== keys || run.step !== step || run.texts.length >= PUSH_BATCH) {
           flush();
-          run.list = list;
-          run.queue = target.queue;
+          run.keys = keys;
           run.step = step;
           run.tag = env.properties.delivery_tag;
         }
@@ -287,9 +286,8 @@ export class RedisBroker implements Broker {
     const declared = bindKey === null ? null : this.declare(target, routingKey);
     const step = priorityStep(env.properties.priority);
     const keys = this.keysOf(target.queue);
-    const list = keys.lists[step];
-    const pushed = this.push(list, target.queue, step, env.properties.delivery_tag, [envelopeBytes(env)]);
-    this.noteWaiting(list, declared ? (await Promise.all([pushed, declared]))[0] : await pushed, 1);
+    const pushed = this.push(keys, step, env.properties.delivery_tag, [envelopeBytes(env)]);
+    this.noteWaiting(keys.lists[step], declared ? (await Promise.all([pushed, declared]))[0] : await pushed, 1);
     for (const c of this.consumers) if (c.queues.includes(target.queue)) c.signal();
     if (bindKey !== null) this.bound.add(bindKey);
   }
@@ -319,8 +317,9 @@ export class RedisBroker implements Broker {
    * idles, and the plain push is cheaper): the reply, how many the list then
    * held, goes to noteWaiting.
    */
-  private push(list: string, queue: string, step: number, tag: string, texts: ReadonlyArray<string | Buffer>): Promise<number> {
-    return texts.length === 1 && tag && !this.waiting.has(list) ? this.handOrPush(queue, step, tag, texts[0]) : this.client.celeriacPublish(list, this.keysOf(queue).wake, ...texts);
+  private push(keys: QueueKeys, step: number, tag: string, texts: ReadonlyArray<string | Buffer>): Promise<number> {
+    const list = keys.lists[step];
+    return texts.length === 1 && tag && !this.waiting.has(list) ? this.handOrPush(keys, step, tag, texts[0]) : this.client.celeriacPublish(list, keys.wake, ...texts);
   }
 
   /** After a push of `count` messages left `n` in the list: whether its next single message may be handed over (see push). */
@@ -345,9 +344,8 @@ export class RedisBroker implements Broker {
    * queue when nothing waits there (it starts without a wake-up and a pop
    * first), else pushed.
    */
-  private handOrPush(queue: string, step: number, tag: string, text: string | Buffer): Promise<number> {
+  private handOrPush(keys: QueueKeys, step: number, tag: string, text: string | Buffer): Promise<number> {
     const l = this.layout;
-    const keys = this.keysOf(queue);
     const score = unackedScore(this.options.visibilityTimeout);
     return this.client.celeriacHand(7, ...keys.lists, l.unacked, l.unackedIndex, keys.idlers, text, step + 1, keys.wake, tag, score, keys.json, this.handPrefixes[0], this.handPrefixes[1], this.handPrefixes[2], this.host.claimTtl);
   }

@@ -55,6 +55,11 @@ function chordRef(req: TaskRequest): ChordPartRef | undefined {
   return req.chord && req.groupId ? { groupId: req.groupId, groupIndex: req.groupIndex, redelivered: req.deliveryInfo.redelivered } : undefined;
 }
 
+/** Whether a success is stored: unless the task ignores its result and feeds no chord (whose parts are counted in the store). */
+function storesSuccess(req: TaskRequest): boolean {
+  return !req.ignoreResult || chordRef(req) !== undefined;
+}
+
 /** Handles the outcome of tasks for one app. */
 export class Continuation {
   /**
@@ -85,11 +90,8 @@ export class Continuation {
 
   /** Store a meta (counting the chord part); resolves to the chord this part completed, if any. */
   private async write(req: TaskRequest, meta: TaskMeta, force = false): Promise<{ groupId: string; parts: ChordPart[] } | null> {
+    if (!force && meta.status === States.SUCCESS && !storesSuccess(req)) return null;
     const ref = chordRef(req);
-    if (req.ignoreResult && !ref && !force && meta.status === States.SUCCESS) {
-      this.issue(req.id);
-      return null;
-    }
     const predecessor = this.predecessor(req);
     if (predecessor) await predecessor;
     // The worker connected the backend before it started, so the getter is the live adapter.
@@ -164,7 +166,7 @@ export class Continuation {
     // holds without waiting for the send's reply, so the two leave in one write. Else the store waits for the
     // reply, and what was sent, if it runs here meanwhile, stores after this (see unissued).
     const follows = sendsNext(req);
-    if (follows && !this.app.storesAfterSends) {
+    if (follows && !this.app.storesAfterSends && storesSuccess(req)) {
       let issue = NOTHING;
       const issued = new Promise<void>((resolve) => (issue = resolve));
       this.unissued.set(req.id, { issued, issue });

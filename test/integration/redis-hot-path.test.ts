@@ -608,6 +608,28 @@ describe('a worker whose results go over a connection of their own', () => {
       await worker.stop();
     }
   });
+
+  it('runs a chain whose middle steps ignore their results: the last step gets the value, the middle ones are never stored', async () => {
+    const add = app.task('hot.split.add2', (x: number, y: number) => x + y);
+    const worker = await app.worker({ concurrency: 4 });
+    try {
+      for (let round = 0; round < 10; round++) {
+        const middle = Array.from({ length: HANDS_PER_TURN }, () => add.s(1).set({ ignoreResult: true }));
+        const res = await chain(add.s(0, 1), ...middle, add.s(1)).delay();
+        expect(await res.get({ timeout: 20 })).toBe(HANDS_PER_TURN + 2);
+        const steps: string[] = [];
+        for (let r: typeof res.parent = res; r; r = r.parent) steps.unshift(r.id);
+        expect(steps).toHaveLength(HANDS_PER_TURN + 2);
+        // The first step stores its result and lists the second as its child; the middle ones store nothing.
+        const first = new AsyncResult(steps[0], app);
+        expect(await first.state()).toBe('SUCCESS');
+        expect((await first.children()).map((c) => c.id)).toEqual([steps[1]]);
+        for (const id of steps.slice(1, -1)) expect(await new AsyncResult(id, app).state()).toBe('PENDING');
+      }
+    } finally {
+      await worker.stop();
+    }
+  });
 });
 
 describe('a chain step its worker takes itself', () => {
