@@ -68,9 +68,11 @@ export class Continuation {
    * task id → settles once its store is issued. What such a task sent may
    * run here before that (a chain step this worker takes itself), and its
    * own store waits for it: a step's result is never stored before its
-   * predecessor's, which lists it among its children.
+   * predecessor's, which lists it among its children. A success that stores
+   * nothing (it ignores its result) passes its own predecessor's wait on to
+   * what it sent (`issue` null): until that store is issued.
    */
-  private readonly unissued = new Map<string, { issued: Promise<void>; issue: () => void }>();
+  private readonly unissued = new Map<string, { issued: Promise<void>; issue: (() => void) | null }>();
 
   constructor(private readonly app: Celeriac) {}
 
@@ -107,10 +109,32 @@ export class Continuation {
     return this.unissued.size && req.parentId !== null && req.parentId !== req.id ? (this.unissued.get(req.parentId)?.issued ?? null) : null;
   }
 
+  /**
+   * Make what a success sends, if it runs here, store after the success's
+   * own store is issued; when the success stores nothing, after the store
+   * that one would have followed (see unissued).
+   */
+  private hold(req: TaskRequest): void {
+    if (storesSuccess(req)) {
+      let issue = NOTHING;
+      const issued = new Promise<void>((resolve) => (issue = resolve));
+      this.unissued.set(req.id, { issued, issue });
+      return;
+    }
+    const before = this.predecessor(req);
+    if (!before) return;
+    const entry = { issued: before, issue: null };
+    this.unissued.set(req.id, entry);
+    void before.then(() => {
+      if (this.unissued.get(req.id) === entry) this.unissued.delete(req.id);
+    });
+  }
+
   /** The task's store is issued (or will not be): what it sent may store now. */
   private issue(id: string): void {
     const entry = this.unissued.get(id);
-    if (!entry) return;
+    // (A success that stores nothing passes its predecessor's wait on until that settles: see hold.)
+    if (!entry?.issue) return;
     this.unissued.delete(id);
     entry.issue();
   }
@@ -166,11 +190,7 @@ export class Continuation {
     // holds without waiting for the send's reply, so the two leave in one write. Else the store waits for the
     // reply, and what was sent, if it runs here meanwhile, stores after this (see unissued).
     const follows = sendsNext(req);
-    if (follows && !this.app.storesAfterSends && storesSuccess(req)) {
-      let issue = NOTHING;
-      const issued = new Promise<void>((resolve) => (issue = resolve));
-      this.unissued.set(req.id, { issued, issue });
-    }
+    if (follows && !this.app.storesAfterSends) this.hold(req);
     try {
       await this.successFollowed(req, value, sent, follows);
     } finally {

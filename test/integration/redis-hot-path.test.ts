@@ -609,22 +609,43 @@ describe('a worker whose results go over a connection of their own', () => {
     }
   });
 
-  it('runs a chain whose middle steps ignore their results: the last step gets the value, the middle ones are never stored', async () => {
+  it('stores a chain step before the next storing one across steps that ignore their results, which are never stored', async () => {
+    // The second step holds Redis up just as its worker sends the third (a busy script, from another connection,
+    // that Redis runs before that send): the steps after it, handed over before Redis replies, run meanwhile.
+    const hold = app.task('hot.split.hold', (x: number) => {
+      void redis.eval("local t = redis.call('TIME'); local e = t[1] * 1000000 + t[2] + 20000; repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] >= e", 0);
+      return x + 1;
+    });
     const add = app.task('hot.split.add2', (x: number, y: number) => x + y);
     const worker = await app.worker({ concurrency: 4 });
     try {
-      for (let round = 0; round < 10; round++) {
-        const middle = Array.from({ length: HANDS_PER_TURN }, () => add.s(1).set({ ignoreResult: true }));
-        const res = await chain(add.s(0, 1), ...middle, add.s(1)).delay();
-        expect(await res.get({ timeout: 20 })).toBe(HANDS_PER_TURN + 2);
+      for (let round = 0; round < 6; round++) {
+        const n = 1 + (round % 3);
+        const middle = Array.from({ length: n }, () => add.s(1).set({ ignoreResult: true }));
+        // Every result Redis stores meanwhile, in the order it stores them (other test files share the server).
+        const META = 'celery-task-meta-';
+        const { value: res, seen } = await watch(
+          redis,
+          (args) => /^set(ex)?$/i.test(args[0] ?? '') && (args[1] ?? '').includes(META),
+          async () => {
+            const r = await chain(add.s(0, 1), hold.s(), ...middle, add.s(1)).delay();
+            expect(await r.get({ timeout: 20 })).toBe(n + 3);
+            return r;
+          },
+        );
         const steps: string[] = [];
         for (let r: typeof res.parent = res; r; r = r.parent) steps.unshift(r.id);
-        expect(steps).toHaveLength(HANDS_PER_TURN + 2);
-        // The first step stores its result and lists the second as its child; the middle ones store nothing.
-        const first = new AsyncResult(steps[0], app);
-        expect(await first.state()).toBe('SUCCESS');
-        expect((await first.children()).map((c) => c.id)).toEqual([steps[1]]);
-        for (const id of steps.slice(1, -1)) expect(await new AsyncResult(id, app).state()).toBe('PENDING');
+        expect(steps).toHaveLength(n + 3);
+        // Stored in the chain's order: the first two steps, then the last.
+        const stored = seen.map((c) => (c.args[1] ?? '').split(META)[1] ?? '').filter((id) => steps.includes(id));
+        expect(stored).toEqual([steps[0], steps[1], steps[n + 2]]);
+        // The first two steps store their results, each listing the next step as its child; the middle ones store nothing.
+        for (const i of [0, 1]) {
+          const step = new AsyncResult(steps[i], app);
+          expect(await step.state()).toBe('SUCCESS');
+          expect((await step.children()).map((c) => c.id)).toEqual([steps[i + 1]]);
+        }
+        for (const id of steps.slice(2, -1)) expect(await new AsyncResult(id, app).state()).toBe('PENDING');
       }
     } finally {
       await worker.stop();
